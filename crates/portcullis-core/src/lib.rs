@@ -73,6 +73,34 @@ impl Deny {
     }
 }
 
+/// Who the client is, once authentication succeeded. Produced by portcullis-auth, read by
+/// authorization, rate limiting (per-consumer keys and plans) and the proxy (identity headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// How the client authenticated, e.g. `jwt`, `api_key`, `introspection`, `client_cert`.
+    pub method: &'static str,
+    /// Subject (`sub` claim, or the client certificate subject).
+    pub subject: Option<String>,
+    /// Consumer name (API-key owner, or a configured claim).
+    pub consumer: Option<String>,
+    /// Plan or tier of the consumer (e.g. `free`, `pro`), for quotas.
+    pub plan: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Granted roles.
+    pub roles: Vec<String>,
+    /// Other string-valued claims that policies may key on or require.
+    pub claims: Vec<(String, String)>,
+}
+
+impl Identity {
+    /// The value of a string claim.
+    #[must_use]
+    pub fn claim(&self, name: &str) -> Option<&str> {
+        self.claims.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// Time as filters see it, so tests can drive it.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Monotonic now.
