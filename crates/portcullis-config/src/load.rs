@@ -30,6 +30,10 @@ pub(crate) struct RawSet {
     /// Every pool name written, including pools whose definition did not parse.
     pub(crate) upstream_names: Vec<String>,
     pub(crate) routes: Vec<Item<RawRoute>>,
+    pub(crate) redis: Vec<Item<crate::ratelimit::RawRedis>>,
+    pub(crate) abuse: Vec<Item<crate::ratelimit::RawAbuse>>,
+    pub(crate) ip_lists: Vec<Item<std::collections::BTreeMap<String, crate::ratelimit::RawIpList>>>,
+    pub(crate) concurrency: Vec<Item<crate::ratelimit::RawConcurrency>>,
     /// The first file, where whole-config problems (no listener at all) are reported.
     pub(crate) first: Option<Arc<Source>>,
 }
@@ -41,6 +45,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "listeners",
     "upstreams",
     "routes",
+    "redis",
+    "abuse",
+    "ip_lists",
+    "concurrency",
 ];
 
 /// Loads a config file, or every `*.yaml` / `*.yml` file directly inside a directory (sorted by
@@ -168,6 +176,10 @@ fn split(source: &Arc<Source>, set: &mut RawSet, diags: &mut Diagnostics) {
             "server" => push_item(source, value, path, &mut set.server, diags),
             "admin" => push_item(source, value, path, &mut set.admin, diags),
             "access_log" => push_item(source, value, path, &mut set.access_log, diags),
+            "redis" => push_item(source, value, path, &mut set.redis, diags),
+            "abuse" => push_item(source, value, path, &mut set.abuse, diags),
+            "ip_lists" => push_item(source, value, path, &mut set.ip_lists, diags),
+            "concurrency" => push_item(source, value, path, &mut set.concurrency, diags),
             "listeners" => each_in_seq(source, value, &path, &mut set.listeners, diags),
             "routes" => each_in_seq(source, value, &path, &mut set.routes, diags),
             "upstreams" => match &value.kind {

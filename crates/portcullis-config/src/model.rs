@@ -23,6 +23,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes in match order: the first route that matches wins.
     pub routes: Vec<Route>,
+    /// Redis, behavioural bans, IP lists and in-flight limits.
+    pub protection: crate::ratelimit::Protection,
 }
 
 /// Process-wide settings.
@@ -200,6 +202,8 @@ pub struct Route {
     pub waf: Option<crate::waf::WafSpec>,
     /// Rate limits (None: not limited).
     pub rate_limit: Option<crate::ratelimit::RouteRateLimit>,
+    /// Authentication and authorization (None: no auth on this route).
+    pub auth: Option<crate::auth::RouteAuth>,
 }
 
 /// What a route does.

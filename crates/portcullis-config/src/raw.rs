@@ -28,6 +28,14 @@ pub(crate) struct RawFile {
     /// Routes, matched in the documented priority order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// Redis connection for shared rate limits and bans.
+    pub redis: Option<crate::ratelimit::RawRedis>,
+    /// Behavioural protection: counters per client and ban rules.
+    pub abuse: Option<crate::ratelimit::RawAbuse>,
+    /// Named IP allow/deny lists.
+    pub ip_lists: Option<BTreeMap<String, crate::ratelimit::RawIpList>>,
+    /// Most requests in flight per route and per upstream pool.
+    pub concurrency: Option<crate::ratelimit::RawConcurrency>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -165,6 +173,8 @@ pub(crate) struct RawRoute {
     pub waf: Option<crate::waf::RawWaf>,
     /// Rate-limit policies.
     pub rate_limit: Option<crate::ratelimit::RawRouteRateLimit>,
+    /// Authentication and authorization.
+    pub auth: Option<crate::auth::RawRouteAuth>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

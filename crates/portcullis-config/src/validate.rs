@@ -153,6 +153,8 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
             routes.push((order, r));
         }
     }
+    let route_name_refs: HashSet<&str> = route_names.iter().map(String::as_str).collect();
+    let protection = crate::ratelimit::validate_protection(&set, &route_name_refs, &pool_names, d);
     routes.sort_by_key(|(order, r)| {
         (
             std::cmp::Reverse(r.priority),
@@ -168,6 +170,7 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
         listeners,
         upstreams,
         routes: routes.into_iter().map(|(_, r)| r).collect(),
+        protection,
     })
 }
 
@@ -557,6 +560,10 @@ fn route(item: &Item<RawRoute>, pools: &HashSet<&str>, d: &mut Diagnostics) -> O
         .rate_limit
         .as_ref()
         .map(|r| crate::ratelimit::validate(r, &o.at(&["rate_limit"]), d));
+    let auth = raw
+        .auth
+        .as_ref()
+        .map(|a| crate::auth::validate(a, &o.at(&["auth"]), d));
     if d.len() > errors_before {
         return None;
     }
@@ -569,6 +576,7 @@ fn route(item: &Item<RawRoute>, pools: &HashSet<&str>, d: &mut Diagnostics) -> O
         response_headers,
         waf,
         rate_limit,
+        auth,
     })
 }
 

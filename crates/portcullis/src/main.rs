@@ -1,1 +1,109 @@
-fn main() {}
+//! The `portcullis` binary: parses the command line, validates the config before binding
+//! anything, and hands a valid config to the proxy. Exit codes: 0 ok, 1 runtime failure,
+//! 2 invalid config or usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Portcullis: an edge load balancer and API-security gateway.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// A config file, or a directory whose *.yaml / *.yml files are merged.
+        #[arg(long, short, default_value = "conf/")]
+        config: PathBuf,
+    },
+    /// Validate a config without binding anything; exit 0 when valid, 2 otherwise.
+    Check {
+        /// A config file, or a directory whose *.yaml / *.yml files are merged.
+        #[arg(long, short, default_value = "conf/")]
+        config: PathBuf,
+    },
+    /// Print the JSON Schema of a config file (for editors).
+    Schema,
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Check { config } => match portcullis_config::load_path(&config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} listeners, {} upstreams, {} routes)",
+                    config.display(),
+                    cfg.listeners.len(),
+                    cfg.upstreams.len(),
+                    cfg.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("{}: {} error(s)", config.display(), e.diagnostics.len());
+                ExitCode::from(2)
+            }
+        },
+        Command::Schema => {
+            println!("{}", portcullis_config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("portcullis {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Run { config } => run(config),
+    }
+}
+
+fn run(path: PathBuf) -> ExitCode {
+    init_logging();
+    let config = match portcullis_config::load_path(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{}: {} error(s); not starting", path.display(), e.diagnostics.len());
+            return ExitCode::from(2);
+        }
+    };
+    match portcullis_proxy::run(path, config) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let chain = anyhow::Error::from(e);
+            eprintln!("portcullis: {chain:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// JSON logs on stderr (stdout carries the access log). `PORTCULLIS_LOG` sets the filter.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .try_init();
+}

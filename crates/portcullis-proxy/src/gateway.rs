@@ -1,0 +1,362 @@
+//! `impl ProxyHttp for Gateway`: the request pipeline. The order of the checks lives in
+//! [`Gateway::request_filter`], one step per comment saying why it sits where it does.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType};
+use portcullis_config::{HeaderOps, RouteAction};
+use portcullis_core::Deny;
+
+use crate::access_log::{redact_query, AccessRecord};
+use crate::metrics::{method_label, status_label};
+use crate::respond::{failure_text, send_deny, send_direct};
+use crate::routing::{normalize_path, RouteQuery};
+use crate::runtime::Runtime;
+use crate::state::Shared;
+
+/// What the gateway knows about the listener a request arrived on.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    /// Listener name.
+    pub name: String,
+    /// Whether it terminates TLS (sets X-Forwarded-Proto).
+    pub tls: bool,
+}
+
+/// The proxy: one per listener, sharing process state.
+#[derive(Debug)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listener: ListenerInfo,
+}
+
+impl Gateway {
+    /// A gateway for one listener.
+    #[must_use]
+    pub fn new(shared: Arc<Shared>, listener: ListenerInfo) -> Self {
+        Self { shared, listener }
+    }
+}
+
+/// Per-request state.
+#[derive(Debug)]
+pub struct RequestCtx {
+    runtime: Arc<Runtime>,
+    started: Instant,
+    request_id: String,
+    client_ip: Option<IpAddr>,
+    host: Option<String>,
+    route: Option<usize>,
+    tried: Vec<SocketAddr>,
+    backend: Option<SocketAddr>,
+    deny_reason: Option<&'static str>,
+    deny_detail: Option<String>,
+}
+
+impl RequestCtx {
+    fn route(&self) -> Option<&portcullis_config::Route> {
+        self.route.and_then(|i| self.runtime.routes.routes().get(i))
+    }
+
+    fn route_name(&self) -> &str {
+        self.route().map_or("none", |r| r.name.as_str())
+    }
+
+    fn upstream_name(&self) -> Option<&str> {
+        match &self.route()?.action {
+            RouteAction::Proxy { upstream } => Some(upstream.as_str()),
+            RouteAction::Direct(_) => None,
+        }
+    }
+}
+
+/// Accepts an inbound request id only when it is short and plain, so it is safe to log and echo.
+fn valid_request_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The request host, lowercased, without port: from the absolute-form URI or the Host header.
+fn request_host(req: &RequestHeader) -> Option<String> {
+    let raw = req
+        .uri
+        .host()
+        .map(str::to_owned)
+        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))?;
+    let host = if raw.starts_with('[') {
+        raw.split(']').next().map(|h| format!("{h}]")).unwrap_or(raw)
+    } else {
+        raw.split(':').next().unwrap_or("").to_owned()
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+impl Gateway {
+    async fn deny(&self, session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pingora::Result<bool> {
+        tracing::info!(request_id = %ctx.request_id, route = ctx.route_name(), reason = deny.reason, status = deny.status, "request denied");
+        self.shared.metrics.denied.with_label_values(&[ctx.route_name(), deny.reason]).inc();
+        ctx.deny_reason = Some(deny.reason);
+        ctx.deny_detail = deny.log_detail.clone();
+        send_deny(session, &deny, &ctx.request_id).await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            runtime: self.shared.runtime(),
+            started: Instant::now(),
+            request_id: String::new(),
+            client_ip: None,
+            host: None,
+            route: None,
+            tried: Vec::new(),
+            backend: None,
+            deny_reason: None,
+            deny_detail: None,
+        }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+        self.shared.metrics.in_flight.inc();
+        let inbound = session.req_header().headers.get("x-request-id").map(http::HeaderValue::as_bytes);
+        ctx.request_id = match inbound {
+            Some(v) if valid_request_id(v) => String::from_utf8_lossy(v).into_owned(),
+            _ => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        ctx.client_ip = session.client_addr().and_then(|a| a.as_inet()).map(SocketAddr::ip);
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+        let req = session.req_header();
+        ctx.host = request_host(req);
+        // 1. Route match: everything after depends on the route's policy; unknown -> 404.
+        let path = normalize_path(req.uri.path());
+        let query = RouteQuery {
+            host: ctx.host.as_deref(),
+            path: &path,
+            method: req.method.as_str(),
+            headers: &req.headers,
+        };
+        ctx.route = ctx.runtime.routes.lookup(&query);
+        let Some(route) = ctx.route().cloned() else {
+            let (code, message) = failure_text(404);
+            return self.deny(session, ctx, Deny::new(404, code, message)).await;
+        };
+        if let RouteAction::Direct(direct) = &route.action {
+            send_direct(session, direct.status, &direct.headers, &direct.body, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        let pool = ctx
+            .upstream_name()
+            .and_then(|name| ctx.runtime.pools.get(name))
+            .cloned()
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "route has no upstream pool"))?;
+        let Some(addr) = pool.select(&ctx.tried, Instant::now()) else {
+            ctx.deny_reason = Some("no_healthy_backend");
+            return Err(Error::explain(ErrorType::HTTPStatus(503), "no healthy backend"));
+        };
+        if !ctx.tried.is_empty() {
+            self.shared.metrics.retries.with_label_values(&[pool.name()]).inc();
+        }
+        ctx.tried.push(addr);
+        ctx.backend = Some(addr);
+        Ok(pool.peer(addr))
+    }
+
+    fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        let Some(pool) = ctx.upstream_name().and_then(|n| ctx.runtime.pools.get(n)).cloned() else {
+            return e;
+        };
+        if let Some(addr) = peer._address.as_inet() {
+            let label = addr.to_string();
+            self.shared.metrics.connect_failures.with_label_values(&[pool.name(), &label]).inc();
+            pool.record_connect_failure(*addr, Instant::now());
+        }
+        // Nothing reached the backend, so another backend may be tried whatever the method.
+        let attempts = u32::try_from(ctx.tried.len()).unwrap_or(u32::MAX);
+        e.set_retry(attempts <= pool.retries());
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        crate::headers::strip_hop_by_hop(upstream);
+        let client = ctx.client_ip.map(|ip| ip.to_string());
+        crate::headers::set_forwarding(
+            upstream,
+            client.as_deref(),
+            if self.listener.tls { "https" } else { "http" },
+            session.req_header().headers.get(http::header::HOST),
+        )?;
+        upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(route) = ctx.route() {
+            apply_request_ops(upstream, &route.request_headers)?;
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let (Some(addr), Some(pool)) = (ctx.backend, ctx.upstream_name().and_then(|n| ctx.runtime.pools.get(n))) {
+            pool.record_success(addr);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(route) = ctx.route() {
+            apply_response_ops(resp, &route.response_headers)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    ErrorType::ReadTimedout => 408,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let (reason, message) = failure_text(code);
+            if ctx.deny_reason.is_none() {
+                ctx.deny_reason = Some(reason);
+            }
+            let deny = Deny::new(code, reason, message);
+            if let Err(write_err) = send_deny(session, &deny, &ctx.request_id).await {
+                tracing::debug!(error = %write_err, "could not send error response");
+            }
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let m = &self.shared.metrics;
+        m.in_flight.dec();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let req = session.req_header();
+        let route = ctx.route_name();
+        let elapsed = ctx.started.elapsed();
+        m.requests.with_label_values(&[route, method_label(req.method.as_str()), &status_label(status)]).inc();
+        m.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        let cfg = &ctx.runtime.config.access_log;
+        if !cfg.enabled {
+            return;
+        }
+        let path = redact_query(req.uri.path(), req.uri.query(), &cfg.redact_query_params);
+        let record = AccessRecord {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            request_id: &ctx.request_id,
+            client: ctx.client_ip,
+            method: req.method.as_str(),
+            host: ctx.host.as_deref(),
+            path: &path,
+            status,
+            route: ctx.route().map(|r| r.name.as_str()),
+            upstream: ctx.upstream_name(),
+            backend: ctx.backend,
+            bytes_in: session.body_bytes_read(),
+            bytes_out: session.body_bytes_sent(),
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            deny_reason: ctx.deny_reason,
+            deny_detail: ctx.deny_detail.as_deref(),
+            attempts: ctx.tried.len(),
+            user_agent: req.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            error: e.map(|e| e.etype().as_str()),
+        };
+        self.shared.access_log.write(&record);
+    }
+}
+
+fn apply_request_ops(req: &mut RequestHeader, ops: &HeaderOps) -> pingora::Result<()> {
+    for name in &ops.remove {
+        req.remove_header(name.as_str());
+    }
+    for (name, value) in &ops.set {
+        req.insert_header(name.clone(), value.as_str())?;
+    }
+    for (name, value) in &ops.add {
+        req.append_header(name.clone(), value.as_str())?;
+    }
+    Ok(())
+}
+
+fn apply_response_ops(resp: &mut ResponseHeader, ops: &HeaderOps) -> pingora::Result<()> {
+    for name in &ops.remove {
+        resp.remove_header(name.as_str());
+    }
+    for (name, value) in &ops.set {
+        resp.insert_header(name.clone(), value.as_str())?;
+    }
+    for (name, value) in &ops.add {
+        resp.append_header(name.clone(), value.as_str())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_only_plain_request_ids() {
+        assert!(valid_request_id(b"abc-123_x.y:z"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(b"a b"));
+        assert!(!valid_request_id(b"a\r\nX-Injected: 1"));
+        assert!(!valid_request_id(&[b'a'; 129]));
+    }
+
+    #[test]
+    fn host_is_lowercased_without_port() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("host", "API.Example.com:8443").unwrap();
+        assert_eq!(request_host(&req).as_deref(), Some("api.example.com"));
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("host", "[::1]:80").unwrap();
+        assert_eq!(request_host(&req).as_deref(), Some("[::1]"));
+    }
+}

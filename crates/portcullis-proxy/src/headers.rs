@@ -1,0 +1,106 @@
+//! Header hygiene on the way upstream: hop-by-hop headers removed (RFC 9110 §7.6.1), the
+//! X-Forwarded-* family set from what the gateway saw.
+
+use pingora::http::RequestHeader;
+
+/// Hop-by-hop headers that never travel past this proxy. Content-Length and Transfer-Encoding
+/// are left to Pingora, which re-frames the body.
+const HOP_BY_HOP: &[&str] = &["keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer"];
+
+/// Removes hop-by-hop headers, including every header named in `Connection`; keeps
+/// `Connection: upgrade` + `Upgrade` for protocol upgrades such as WebSocket.
+pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
+    let connection_tokens: Vec<String> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let upgrade = req.headers.contains_key(http::header::UPGRADE)
+        && connection_tokens.iter().any(|t| t == "upgrade");
+    for token in &connection_tokens {
+        if matches!(token.as_str(), "content-length" | "transfer-encoding" | "host") {
+            continue;
+        }
+        if upgrade && token == "upgrade" {
+            continue;
+        }
+        req.remove_header(token.as_str());
+    }
+    for name in HOP_BY_HOP {
+        req.remove_header(*name);
+    }
+    if upgrade {
+        let _ = req.insert_header(http::header::CONNECTION, "upgrade");
+    } else {
+        req.remove_header(&http::header::UPGRADE);
+        req.remove_header(&http::header::CONNECTION);
+    }
+}
+
+/// Appends the client to X-Forwarded-For and sets X-Forwarded-Proto and X-Forwarded-Host.
+pub(crate) fn set_forwarding(
+    req: &mut RequestHeader,
+    client: Option<&str>,
+    proto: &str,
+    host: Option<&http::HeaderValue>,
+) -> pingora::Result<()> {
+    if let Some(client) = client {
+        let existing: Vec<String> = req
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let value = if existing.is_empty() { client.to_owned() } else { format!("{}, {client}", existing.join(", ")) };
+        req.insert_header("x-forwarded-for", value)?;
+    }
+    req.insert_header("x-forwarded-proto", proto)?;
+    if let Some(host) = host {
+        req.insert_header("x-forwarded-host", host.clone())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_listed_headers() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("connection", "keep-alive, X-Secret-Hop").unwrap();
+        req.insert_header("x-secret-hop", "1").unwrap();
+        req.insert_header("keep-alive", "timeout=5").unwrap();
+        req.insert_header("te", "trailers").unwrap();
+        req.insert_header("x-kept", "1").unwrap();
+        strip_hop_by_hop(&mut req);
+        for gone in ["connection", "x-secret-hop", "keep-alive", "te"] {
+            assert!(!req.headers.contains_key(gone), "{gone} should be removed");
+        }
+        assert!(req.headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn keeps_websocket_upgrades() {
+        let mut req = RequestHeader::build("GET", b"/ws", None).unwrap();
+        req.insert_header("connection", "Upgrade").unwrap();
+        req.insert_header("upgrade", "websocket").unwrap();
+        strip_hop_by_hop(&mut req);
+        assert_eq!(req.headers.get("upgrade").unwrap(), "websocket");
+        assert_eq!(req.headers.get("connection").unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn appends_the_client_to_x_forwarded_for() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("x-forwarded-for", "203.0.113.9").unwrap();
+        set_forwarding(&mut req, Some("10.0.0.1"), "http", None).unwrap();
+        assert_eq!(req.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 10.0.0.1");
+        assert_eq!(req.headers.get("x-forwarded-proto").unwrap(), "http");
+    }
+}

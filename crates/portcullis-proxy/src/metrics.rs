@@ -1,0 +1,181 @@
+//! Prometheus metrics of the gateway, in one registry served on the admin listener.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the gateway exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route, method and status.
+    pub requests: IntCounterVec,
+    /// Request latency by route.
+    pub latency: HistogramVec,
+    /// Requests currently being handled.
+    pub in_flight: IntGauge,
+    /// Denies by route and reason.
+    pub denied: IntCounterVec,
+    /// Backend health (1 healthy, 0 not) by upstream and backend.
+    pub backend_healthy: IntGaugeVec,
+    /// Connect failures by upstream and backend.
+    pub connect_failures: IntCounterVec,
+    /// Retries by upstream.
+    pub retries: IntCounterVec,
+    /// Config reloads by result (`ok`, `failed`).
+    pub reloads: IntCounterVec,
+    /// Unix time of the last successful (re)load.
+    pub last_reload_success: IntGauge,
+    /// Access-log lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
+    /// Time to build a runtime from config.
+    pub reload_duration: Histogram,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("portcullis_requests_total", "Requests handled, by route, method and status."),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_request_duration_seconds",
+                "Time from request head to the end of the response, by route.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )?;
+        let in_flight = IntGauge::new("portcullis_requests_in_flight", "Requests being handled.")?;
+        let denied = IntCounterVec::new(
+            Opts::new("portcullis_denied_total", "Requests refused by the gateway, by route and reason."),
+            &["route", "reason"],
+        )?;
+        let backend_healthy = IntGaugeVec::new(
+            Opts::new("portcullis_upstream_backend_healthy", "1 when a backend passes its health checks."),
+            &["upstream", "backend"],
+        )?;
+        let connect_failures = IntCounterVec::new(
+            Opts::new("portcullis_upstream_connect_failures_total", "Failed connects to a backend."),
+            &["upstream", "backend"],
+        )?;
+        let retries = IntCounterVec::new(
+            Opts::new("portcullis_upstream_retries_total", "Requests retried on another backend."),
+            &["upstream"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new("portcullis_config_reloads_total", "Config reloads by result."),
+            &["result"],
+        )?;
+        let last_reload_success = IntGauge::new(
+            "portcullis_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load.",
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "portcullis_access_log_dropped_total",
+            "Access-log lines dropped because stdout could not keep up.",
+        )?;
+        let reload_duration = Histogram::with_opts(HistogramOpts::new(
+            "portcullis_config_reload_duration_seconds",
+            "Time to validate a config and build its runtime.",
+        ))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("portcullis_build_info", "Build information; always 1."),
+            &["version"],
+        )?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(denied.clone()),
+            Box::new(backend_healthy.clone()),
+            Box::new(connect_failures.clone()),
+            Box::new(retries.clone()),
+            Box::new(reloads.clone()),
+            Box::new(last_reload_success.clone()),
+            Box::new(access_log_dropped.clone()),
+            Box::new(reload_duration.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(c)?;
+        }
+        // Make both reload series exist from the start so alerts on `failed` have a baseline.
+        reloads.with_label_values(&["ok"]);
+        reloads.with_label_values(&["failed"]);
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            denied,
+            backend_healthy,
+            connect_failures,
+            retries,
+            reloads,
+            last_reload_success,
+            access_log_dropped,
+            reload_duration,
+        })
+    }
+
+    /// Registers another collector (filters' metrics).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+        self.registry.register(c)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// A bounded label for the request method (unknown methods are folded into `OTHER`).
+#[must_use]
+pub(crate) fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The status code as a label without allocating for common codes.
+#[must_use]
+pub(crate) fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        0 => "0".into(),
+        200 => "200".into(),
+        204 => "204".into(),
+        301 => "301".into(),
+        302 => "302".into(),
+        304 => "304".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        429 => "429".into(),
+        500 => "500".into(),
+        502 => "502".into(),
+        503 => "503".into(),
+        504 => "504".into(),
+        other => other.to_string().into(),
+    }
+}

@@ -1,0 +1,179 @@
+//! Process state shared by every listener: the current runtime behind an `ArcSwap`, metrics, the
+//! access log, readiness, and the reload procedure.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use portcullis_config::{Config, ConfigError};
+
+use crate::access_log::AccessLog;
+use crate::metrics::Metrics;
+use crate::runtime::{BuildError, Runtime};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A runtime could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A thread or watcher could not be started.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being started.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The config watcher could not be started.
+    #[error("config watcher: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// Why a reload was refused; the previous runtime keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config is invalid.
+    #[error("invalid config:\n{0}")]
+    Invalid(#[from] ConfigError),
+    /// The new config could not be compiled.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// Shared process state.
+#[derive(Debug)]
+pub struct Shared {
+    runtime: ArcSwap<Runtime>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Access-log writer.
+    pub access_log: AccessLog,
+    config_path: PathBuf,
+    ready: AtomicBool,
+    draining: AtomicBool,
+    /// Serialises reloads and remembers the digest of the files last loaded.
+    reload_lock: Mutex<u64>,
+}
+
+impl Shared {
+    /// Builds the first runtime from an already validated config.
+    pub fn new(config_path: PathBuf, config: Config) -> Result<Arc<Shared>, StartError> {
+        let metrics = Metrics::new()?;
+        let access_log = AccessLog::start(metrics.access_log_dropped.clone())
+            .map_err(|source| StartError::Io { what: "access log thread", source })?;
+        let runtime = Runtime::build(config, None)?;
+        metrics.last_reload_success.set(unix_now());
+        let digest = files_digest(&config_path);
+        Ok(Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            metrics,
+            access_log,
+            config_path,
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            reload_lock: Mutex::new(digest),
+        }))
+    }
+
+    /// The current runtime (requests keep the one they started with).
+    #[must_use]
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Marks the listeners as up.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Marks the process as draining (after SIGTERM): /readyz turns 503.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Ready to receive traffic: config loaded, listeners up, not draining.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether a SIGTERM drain is under way.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Reloads the config from disk. `force` reloads even if the files did not change (SIGHUP).
+    /// On failure the previous runtime keeps serving; the error is logged and counted.
+    /// Blocking (file I/O, DNS): call it off the request path.
+    pub fn reload(&self, force: bool) -> Result<Option<u64>, ReloadError> {
+        let mut last_digest = self.reload_lock.lock();
+        let digest = files_digest(&self.config_path);
+        if !force && digest == *last_digest {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let result = self.try_reload();
+        self.metrics.reload_duration.observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(generation) => {
+                *last_digest = digest;
+                self.metrics.reloads.with_label_values(&["ok"]).inc();
+                self.metrics.last_reload_success.set(unix_now());
+                tracing::info!(generation, elapsed_ms = started.elapsed().as_millis() as u64, "config reloaded");
+                Ok(Some(generation))
+            }
+            Err(e) => {
+                self.metrics.reloads.with_label_values(&["failed"]).inc();
+                match &e {
+                    ReloadError::Invalid(errors) => {
+                        for d in &errors.diagnostics {
+                            tracing::error!(error = %d, "config reload rejected");
+                        }
+                    }
+                    ReloadError::Build(b) => tracing::error!(error = %b, "config reload rejected"),
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn try_reload(&self) -> Result<u64, ReloadError> {
+        let config = portcullis_config::load_path(&self.config_path)?;
+        let previous = self.runtime.load_full();
+        let old = &previous.config;
+        if old.server != config.server || old.listeners != config.listeners || old.admin != config.admin {
+            tracing::warn!("changes to `server`, `listeners` or `admin` take effect after a restart; routes, upstreams and policies were reloaded");
+        }
+        let runtime = Runtime::build(config, Some(&previous))?;
+        let generation = runtime.generation;
+        self.runtime.store(Arc::new(runtime));
+        // Forget health series of pools that no longer exist; the health checker refills them.
+        self.metrics.backend_healthy.reset();
+        Ok(generation)
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// A digest of the config files' names and contents, to skip reloads that change nothing.
+fn files_digest(path: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Ok(files) = portcullis_config::config_files(path) {
+        for f in files {
+            f.hash(&mut h);
+            std::fs::read(&f).unwrap_or_default().hash(&mut h);
+        }
+    }
+    h.finish()
+}

@@ -1,0 +1,515 @@
+//! Per-route rate-limit policies: key extraction, local and shared GCRA, exemptions, quotas by
+//! plan, failure modes and the response headers.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use portcullis_config::{KeyPart, Limit, OnRedisError, RateLimitPolicy, RouteRateLimit, Scope};
+use portcullis_core::{Clock, Deny, Identity, RequestView};
+
+use crate::gcra::{Gcra, LocalTable, Outcome};
+use crate::store::{RedisState, RedisStore};
+use crate::RateLimitError;
+
+/// Default number of keys the local table tracks (2^20).
+pub const DEFAULT_MAX_KEYS: usize = 1 << 20;
+
+/// Longest key value stored as written; longer values are hashed.
+const MAX_KEY_TEXT: usize = 96;
+
+/// Counters of one policy, read by the proxy to export metrics. Survive reloads for an
+/// unchanged policy.
+#[derive(Debug, Default)]
+pub struct PolicyMetrics {
+    /// Requests the policy admitted.
+    pub allowed: AtomicU64,
+    /// Requests refused with 429.
+    pub limited: AtomicU64,
+    /// Redis calls that failed, timed out or were skipped by the open breaker.
+    pub redis_errors: AtomicU64,
+    /// Decisions taken by the local limiter because Redis was unavailable.
+    pub fail_open: AtomicU64,
+    /// Requests refused with 503 because Redis was unavailable.
+    pub fail_closed: AtomicU64,
+}
+
+/// Settings of the process-wide state.
+#[derive(Debug, Clone)]
+pub struct SharedOptions {
+    /// Most keys tracked by the local limiter (all policies together).
+    pub max_keys: usize,
+    /// Redis settings, when any policy or ban is shared.
+    pub redis: Option<portcullis_config::RedisSpec>,
+}
+
+impl Default for SharedOptions {
+    fn default() -> Self {
+        Self {
+            max_keys: DEFAULT_MAX_KEYS,
+            redis: None,
+        }
+    }
+}
+
+/// Process-wide state created once and kept across config reloads: the local GCRA table, the
+/// Redis connection, per-policy metrics, bans and in-flight counters. Counters are keyed by the
+/// policy definition, so an unchanged policy keeps them after a reload.
+pub struct Shared {
+    pub(crate) clock: Arc<dyn Clock>,
+    epoch: Instant,
+    hasher: RandomState,
+    pub(crate) table: LocalTable,
+    redis: Mutex<Option<Arc<RedisStore>>>,
+    metrics: Mutex<HashMap<String, Arc<PolicyMetrics>>>,
+    pub(crate) bans: crate::abuse::BanTable,
+    pub(crate) abuse_state:
+        Mutex<Option<(portcullis_config::AbuseSpec, Arc<crate::abuse::Tracker>)>>,
+    pub(crate) gates: Mutex<HashMap<String, Arc<AtomicU64>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Creates the state. Never waits for Redis: inside a Tokio runtime the connection is
+    /// started in the background, otherwise on first use.
+    #[must_use]
+    pub fn new(options: SharedOptions, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let epoch = clock.now();
+        let shared = Arc::new(Self {
+            clock,
+            epoch,
+            hasher: RandomState::new(),
+            table: LocalTable::new(options.max_keys),
+            redis: Mutex::new(None),
+            metrics: Mutex::new(HashMap::new()),
+            bans: crate::abuse::BanTable::default(),
+            abuse_state: Mutex::new(None),
+            gates: Mutex::new(HashMap::new()),
+        });
+        shared.set_redis(options.redis);
+        shared
+    }
+
+    /// Applies the `redis` section of a (re)loaded config. An unchanged section keeps the
+    /// connection; a changed one reconnects in the background.
+    pub fn set_redis(&self, spec: Option<portcullis_config::RedisSpec>) {
+        let mut slot = self.redis.lock();
+        let unchanged = match (&*slot, &spec) {
+            (Some(cur), Some(new)) => cur.spec() == new,
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        *slot = spec.map(|s| Arc::new(RedisStore::new(s)));
+        if let Some(store) = &*slot {
+            store.start_connect();
+        }
+    }
+
+    pub(crate) fn redis(&self) -> Option<Arc<RedisStore>> {
+        self.redis.lock().clone()
+    }
+
+    /// Redis health for readiness probes and metrics.
+    #[must_use]
+    pub fn redis_state(&self) -> RedisState {
+        self.redis()
+            .map_or(RedisState::Disabled, |r| r.state(self.now_ns()))
+    }
+
+    /// Nanoseconds since this state was created, on the injected clock.
+    pub(crate) fn now_ns(&self) -> u64 {
+        let d = self.clock.now().saturating_duration_since(self.epoch);
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn hash<T: Hash + ?Sized>(&self, v: &T) -> u64 {
+        self.hasher.hash_one(v)
+    }
+
+    /// Keys currently held by the local limiter and its bound.
+    #[must_use]
+    pub fn local_keys(&self) -> (usize, usize) {
+        (self.table.len(), self.table.capacity())
+    }
+
+    fn policy_metrics(&self, label: &str) -> Arc<PolicyMetrics> {
+        Arc::clone(self.metrics.lock().entry(label.to_owned()).or_default())
+    }
+
+    /// Every policy's counters by label (`<route>/<index>` or the policy's name).
+    #[must_use]
+    pub fn metrics(&self) -> Vec<(String, Arc<PolicyMetrics>)> {
+        let mut v: Vec<_> = self
+            .metrics
+            .lock()
+            .iter()
+            .map(|(k, m)| (k.clone(), Arc::clone(m)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// What an admitted request carries back: header values for the response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// `RateLimit` / `RateLimit-Policy` headers of the most constrained limit, if any applied.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+struct CompiledLimit {
+    gcra: Gcra,
+    limit: Limit,
+    /// Distinguishes this limit's counters from the policy's others.
+    tag: String,
+}
+
+struct CompiledPolicy {
+    spec: RateLimitPolicy,
+    label: String,
+    /// Hash of the policy definition and its owner (route or name).
+    id: u64,
+    limits: Vec<CompiledLimit>,
+    quotas: HashMap<String, Vec<CompiledLimit>>,
+    metrics: Arc<PolicyMetrics>,
+}
+
+/// The rate-limit policies of one route, compiled. Cheap to rebuild on reload: the state lives
+/// in [`Shared`].
+pub struct RateLimiter {
+    shared: Arc<Shared>,
+    policies: Vec<CompiledPolicy>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field(
+                "policies",
+                &self.policies.iter().map(|p| &p.label).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+fn compile_limits(list: &[Limit], prefix: &str) -> Vec<CompiledLimit> {
+    list.iter()
+        .enumerate()
+        .map(|(i, l)| CompiledLimit {
+            gcra: Gcra::new(l),
+            limit: l.clone(),
+            tag: format!("{prefix}{i}"),
+        })
+        .collect()
+}
+
+/// A request's key value for a policy, or `None` when the policy does not apply.
+fn key_value(
+    parts: &[KeyPart],
+    req: &RequestView<'_>,
+    identity: Option<&Identity>,
+) -> Option<String> {
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        match part {
+            KeyPart::ClientIp => {
+                let _ = write!(out, "{}", req.client_ip);
+            }
+            KeyPart::Route => out.push_str(req.route),
+            KeyPart::Consumer => out.push_str(identity?.consumer.as_deref()?),
+            KeyPart::Subject => out.push_str(identity?.subject.as_deref()?),
+            KeyPart::Claim(c) => out.push_str(identity?.claim(c)?),
+            KeyPart::Header(h) => match req.headers.get(h.as_str()) {
+                Some(v) => out.push_str(&String::from_utf8_lossy(v.as_bytes())),
+                // Requests without the header share one counter, so omitting it cannot
+                // escape the limit.
+                None => out.push('-'),
+            },
+        }
+    }
+    Some(out)
+}
+
+fn ceil_secs(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000)
+}
+
+/// An sf-string for a structured header.
+fn sf_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn policy_header(label: &str, limits: &[&CompiledLimit]) -> String {
+    let mut s = String::new();
+    for (i, l) in limits.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(
+            s,
+            "{};q={};w={}",
+            sf_string(&format!("{label}/{}", l.tag)),
+            l.limit.rate,
+            l.limit.period.as_secs()
+        );
+    }
+    s
+}
+
+fn state_header(label: &str, l: &CompiledLimit, o: &Outcome) -> String {
+    format!(
+        "{};r={};t={}",
+        sf_string(&format!("{label}/{}", l.tag)),
+        o.remaining,
+        ceil_secs(o.reset_ns)
+    )
+}
+
+impl RateLimiter {
+    /// Compiles the policies of `route`. Nothing is connected or allocated per key here.
+    pub fn from_spec(
+        route: &str,
+        spec: &RouteRateLimit,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, RateLimitError> {
+        let mut policies = Vec::with_capacity(spec.policies.len());
+        for (i, p) in spec.policies.iter().enumerate() {
+            if p.scope == Scope::Shared && shared.redis().is_none() {
+                return Err(RateLimitError::NoRedis(route.to_owned()));
+            }
+            let owner = p.name.clone().unwrap_or_else(|| format!("{route}/{i}"));
+            let label = owner.clone();
+            let id = shared.hash(&(owner, p));
+            let quotas = p
+                .quotas
+                .iter()
+                .map(|(plan, list)| (plan.clone(), compile_limits(list, &format!("{plan}."))))
+                .collect();
+            policies.push(CompiledPolicy {
+                spec: p.clone(),
+                metrics: shared.policy_metrics(&label),
+                label,
+                id,
+                limits: compile_limits(&p.limits, ""),
+                quotas,
+            });
+        }
+        Ok(Self {
+            shared: Arc::clone(shared),
+            policies,
+        })
+    }
+
+    /// True when some policy needs the authenticated identity (the proxy then calls
+    /// [`check`](Self::check) a second time after authentication).
+    #[must_use]
+    pub fn has_identity_policies(&self) -> bool {
+        self.policies.iter().any(|p| p.spec.needs_identity())
+    }
+
+    /// Asks every applicable policy. Called twice per request: before authentication with
+    /// `identity = None` (policies keyed only by client IP, headers or route) and after it with
+    /// the identity (policies keyed by consumer, subject or claims, and plan quotas). Each policy
+    /// is evaluated in exactly one of the two calls.
+    pub async fn check(
+        &self,
+        req: &RequestView<'_>,
+        identity: Option<&Identity>,
+    ) -> Result<Admission, Deny> {
+        let mut best: Option<(u64, String, String)> = None;
+        for p in &self.policies {
+            if p.spec.needs_identity() != identity.is_some() {
+                continue;
+            }
+            if exempt(&p.spec, req.client_ip, identity) {
+                continue;
+            }
+            let Some(value) = key_value(&p.spec.key, req, identity) else {
+                continue;
+            };
+            let mut limits: Vec<&CompiledLimit> = p.limits.iter().collect();
+            if let Some(id) = identity {
+                let plan = id
+                    .plan
+                    .as_deref()
+                    .filter(|plan| p.quotas.contains_key(*plan))
+                    .unwrap_or("default");
+                if let Some(q) = p.quotas.get(plan) {
+                    limits.extend(q.iter());
+                }
+            }
+            if limits.is_empty() {
+                continue;
+            }
+            let outcomes = self.decide(p, &value, &limits).await?;
+            let denied = outcomes
+                .iter()
+                .zip(&limits)
+                .filter(|(o, _)| !o.admitted)
+                .max_by_key(|(o, _)| o.retry_after_ns);
+            if let Some((o, l)) = denied {
+                p.metrics.limited.fetch_add(1, Ordering::Relaxed);
+                let retry = ceil_secs(o.retry_after_ns).max(1);
+                return Err(Deny::new(429, "rate_limited", "too many requests")
+                    .with_header("Retry-After", retry.to_string())
+                    .with_header("RateLimit-Policy", policy_header(&p.label, &limits))
+                    .with_header("RateLimit", state_header(&p.label, l, o))
+                    .with_log_detail(format!("policy={} limit={:?}", p.label, l.limit.text)));
+            }
+            p.metrics.allowed.fetch_add(1, Ordering::Relaxed);
+            if let Some((o, l)) = outcomes
+                .iter()
+                .zip(&limits)
+                .min_by_key(|(o, _)| o.remaining)
+            {
+                if best.as_ref().is_none_or(|b| o.remaining < b.0) {
+                    best = Some((
+                        o.remaining,
+                        policy_header(&p.label, &limits),
+                        state_header(&p.label, l, o),
+                    ));
+                }
+            }
+        }
+        Ok(Admission {
+            headers: best
+                .map(|(_, policy, state)| vec![("RateLimit-Policy", policy), ("RateLimit", state)])
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn decide(
+        &self,
+        p: &CompiledPolicy,
+        value: &str,
+        limits: &[&CompiledLimit],
+    ) -> Result<Vec<Outcome>, Deny> {
+        let now = self.shared.now_ns();
+        if p.spec.scope == Scope::Shared {
+            if let Some(store) = self.shared.redis() {
+                let keys: Vec<String> = limits
+                    .iter()
+                    .map(|l| store.key(&redis_key(p, &l.tag, value)))
+                    .collect();
+                let gcras: Vec<Gcra> = limits.iter().map(|l| l.gcra).collect();
+                match store.acquire(now, &keys, &gcras).await {
+                    Ok(o) => return Ok(o),
+                    Err(why) => {
+                        p.metrics.redis_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(policy = %p.label, ?why, "redis unavailable for rate limit");
+                    }
+                }
+            }
+            if p.spec.on_redis_error == OnRedisError::FailClosed {
+                p.metrics.fail_closed.fetch_add(1, Ordering::Relaxed);
+                return Err(Deny::new(
+                    503,
+                    "ratelimit_unavailable",
+                    "rate limiting is unavailable",
+                )
+                .with_header("Retry-After", "1")
+                .with_log_detail(format!("policy={} redis unavailable", p.label)));
+            }
+            p.metrics.fail_open.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(self.local(p, value, limits, now))
+    }
+
+    /// All limits of the policy locally; when one denies, the admissions already taken are
+    /// given back so a refused request consumes nothing.
+    fn local(
+        &self,
+        p: &CompiledPolicy,
+        value: &str,
+        limits: &[&CompiledLimit],
+        now: u64,
+    ) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(limits.len());
+        let mut taken = Vec::new();
+        for l in limits {
+            let key = self.shared.hash(&(p.id, &l.tag, value));
+            let o = self.shared.table.acquire(key, &l.gcra, now);
+            if o.admitted {
+                taken.push((key, l.gcra));
+            }
+            out.push(o);
+        }
+        if out.iter().any(|o| !o.admitted) {
+            for (key, g) in taken {
+                self.shared.table.release(key, &g);
+            }
+        }
+        out
+    }
+}
+
+/// The id is a per-process hash; Redis keys must agree across gateways, so they are built
+/// from the label and a stable hash of the definition instead.
+fn redis_key(p: &CompiledPolicy, tag: &str, value: &str) -> String {
+    let mut v = String::new();
+    if value.len() <= MAX_KEY_TEXT && value.chars().all(|c| c.is_ascii_graphic()) {
+        v.push_str(value);
+    } else {
+        let _ = write!(v, "h{:016x}", fnv1a(value.as_bytes()));
+    }
+    format!("rl:{}:{:016x}:{tag}:{v}", p.label, stable_id(&p.spec))
+}
+
+/// A hash of the policy definition that every gateway computes alike (unlike `RandomState`).
+fn stable_id(p: &RateLimitPolicy) -> u64 {
+    fnv1a(format!("{p:?}").as_bytes())
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn exempt(p: &RateLimitPolicy, ip: IpAddr, identity: Option<&Identity>) -> bool {
+    p.exempt_cidrs.iter().any(|n| n.contains(&ip))
+        || identity
+            .and_then(|i| i.consumer.as_deref())
+            .is_some_and(|c| p.exempt_consumers.iter().any(|e| e == c))
+}
+
+/// Seconds as a `Retry-After` value, rounded up.
+#[must_use]
+pub fn retry_after_secs(d: Duration) -> u64 {
+    ceil_secs(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,225 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Shared limits and bans against a real redis-server (started by the test on a unix socket in a
+//! temp dir; the test fails if `redis-server` is not installed).
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_core::SystemClock;
+use portcullis_ratelimit::{Abuse, Observation, RateLimiter, RedisState, Shared, SharedOptions};
+use support::{config, eventually, route_limits, view, RedisServer};
+
+const POLICIES: &str = r#"[{ name: open, key: client_ip, limits: ["10/s burst 5"], scope: shared },
+  { name: closed, key: "header:x-closed", limits: ["10/s burst 5"], scope: shared, on_redis_error: fail_closed }]"#;
+
+fn redis_section(server: &RedisServer) -> String {
+    format!(
+        "redis: {{ url: \"{}\", timeout: 50ms, failure_threshold: 2, cooldown: 200ms }}\n",
+        server.url()
+    )
+}
+
+/// One "gateway": its own process-wide state and limiter, talking to the same Redis.
+async fn gateway(
+    server: &RedisServer,
+    extra: &str,
+) -> (Gateway, Arc<Shared>, portcullis_config::Config) {
+    let cfg = config(POLICIES, &format!("{}{extra}", redis_section(server)));
+    let shared = Shared::new(
+        SharedOptions {
+            redis: cfg.protection.redis.clone(),
+            ..SharedOptions::default()
+        },
+        Arc::new(SystemClock),
+    );
+    eventually(Duration::from_secs(10), "redis connection", || {
+        shared.redis_state() == RedisState::Up
+    })
+    .await;
+    let all = route_limits(&cfg);
+    let only = |i: usize| portcullis_config::RouteRateLimit {
+        policies: vec![all.policies[i].clone()],
+    };
+    let gw = Gateway {
+        open: RateLimiter::from_spec("r", &only(0), &shared).unwrap(),
+        closed: RateLimiter::from_spec("r", &only(1), &shared).unwrap(),
+    };
+    (gw, shared, cfg)
+}
+
+/// A fail-open and a fail-closed limiter of one gateway.
+struct Gateway {
+    open: RateLimiter,
+    closed: RateLimiter,
+}
+
+/// Sends `n` requests alternating between the gateways; returns (admitted, elapsed).
+async fn alternate(gws: &[&RateLimiter], ip: &str, n: usize) -> (usize, Duration) {
+    let h = http::HeaderMap::new();
+    let start = Instant::now();
+    let mut ok = 0;
+    for i in 0..n {
+        if gws[i % gws.len()].check(&view(&h, ip), None).await.is_ok() {
+            ok += 1;
+        }
+    }
+    (ok, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_enforce_one_combined_limit() {
+    let server = RedisServer::start();
+    let (a, sa, _) = gateway(&server, "").await;
+    let (b, sb, _) = gateway(&server, "").await;
+    let (ok, elapsed) = alternate(&[&a.open, &b.open], "192.0.2.1", 100).await;
+    // One burst plus what 10/s refills during the run; two separate limiters would give 10+.
+    let refill = (elapsed.as_secs_f64() * 10.0).ceil() as usize;
+    assert!(ok >= 5 && ok <= 5 + refill, "admitted {ok} in {elapsed:?}");
+    for s in [&sa, &sb] {
+        let m = &s.metrics()[0].1;
+        assert_eq!(m.redis_errors.load(Ordering::Relaxed), 0);
+        assert_eq!(m.fail_open.load(Ordering::Relaxed), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
+    let mut server = RedisServer::start();
+    let (a, sa, _) = gateway(&server, "").await;
+    let (b, _sb, _) = gateway(&server, "").await;
+    server.kill();
+
+    // Fail-open: each gateway keeps limiting locally (5 each), no call waits past the timeout.
+    let h = http::HeaderMap::new();
+    let mut ok = 0;
+    for i in 0..40 {
+        let gw = if i % 2 == 0 { &a.open } else { &b.open };
+        let t = Instant::now();
+        if gw.check(&view(&h, "192.0.2.2"), None).await.is_ok() {
+            ok += 1;
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "a check took {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(
+        (10..=12).contains(&ok),
+        "fail-open admitted {ok}, expected about 5 per gateway"
+    );
+    let open = &sa.metrics()[1].1;
+    assert!(open.fail_open.load(Ordering::Relaxed) >= 20);
+    assert!(open.redis_errors.load(Ordering::Relaxed) >= 20);
+
+    // Fail-closed: 503 with its own reason.
+    let mut hc = http::HeaderMap::new();
+    hc.insert("x-closed", "1".parse().unwrap());
+    let t = Instant::now();
+    let deny = a
+        .closed
+        .check(&view(&hc, "192.0.2.3"), None)
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_millis(500));
+    assert_eq!((deny.status, deny.reason), (503, "ratelimit_unavailable"));
+    assert!(sa.metrics()[0].1.fail_closed.load(Ordering::Relaxed) >= 1);
+
+    // Redis back: shared limiting resumes without a restart.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let before = open.redis_errors.load(Ordering::Relaxed);
+        let _ = a.open.check(&view(&h, "192.0.2.99"), None).await;
+        if open.redis_errors.load(Ordering::Relaxed) == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shared limiting did not resume within 15s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eventually(Duration::from_secs(15), "gateway b reconnects", || {
+        futures_ready(&b)
+    })
+    .await;
+    let (ok, elapsed) = alternate(&[&a.open, &b.open], "192.0.2.4", 100).await;
+    let refill = (elapsed.as_secs_f64() * 10.0).ceil() as usize;
+    assert!(
+        ok >= 5 && ok <= 5 + refill,
+        "after recovery admitted {ok} in {elapsed:?}"
+    );
+    a.closed.check(&view(&hc, "192.0.2.3"), None).await.unwrap();
+}
+
+/// Whether gateway `b` answers from Redis again (its breaker closed and connection back).
+fn futures_ready(b: &Gateway) -> bool {
+    let h = http::HeaderMap::new();
+    let rt = tokio::runtime::Handle::current();
+    // A blocking wait on a cheap future inside `eventually`'s synchronous condition.
+    tokio::task::block_in_place(|| {
+        rt.block_on(async {
+            let mut hc = http::HeaderMap::new();
+            hc.insert("x-closed", "probe".parse().unwrap());
+            let _ = &h;
+            b.closed
+                .check(&view(&hc, "192.0.2.100"), None)
+                .await
+                .is_ok()
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_failed_logins_ban_the_client_on_every_gateway_until_expiry() {
+    let server = RedisServer::start();
+    let abuse = "abuse: { scope: shared, sync_interval: 100ms, rules: [{ name: brute, counter: auth_failures, more_than: 20, within: 1m, ban_for: 2s }] }\n";
+    let (_, sa, cfg) = gateway(&server, abuse).await;
+    let (_, sb, _) = gateway(&server, abuse).await;
+    let spec = cfg.protection.abuse.clone().unwrap();
+    let a = Arc::new(Abuse::from_spec(&spec, &sa).unwrap());
+    let b = Arc::new(Abuse::from_spec(&spec, &sb).unwrap());
+    let _sync = (a.spawn_sync(), b.spawn_sync());
+    let ip = "198.51.100.30".parse().unwrap();
+    for _ in 0..30 {
+        a.observe(&Observation {
+            client_ip: ip,
+            status: 401,
+            path: "/login",
+            auth_failed: true,
+            waf_hit: false,
+        });
+    }
+    let banned_at = Instant::now();
+    assert_eq!(a.check_ban(ip).unwrap_err().status, 403);
+    eventually(Duration::from_secs(5), "ban reaches gateway b", || {
+        b.check_ban(ip).is_err()
+    })
+    .await;
+    assert!(b.list_bans().iter().any(|x| x.ip == ip));
+    eventually(Duration::from_secs(5), "ban expires on both", || {
+        a.check_ban(ip).is_ok() && b.check_ban(ip).is_ok()
+    })
+    .await;
+    let lasted = banned_at.elapsed();
+    assert!(
+        lasted >= Duration::from_millis(1_500) && lasted < Duration::from_secs(4),
+        "the 2s ban lasted {lasted:?}"
+    );
+
+    // An admin lifting a ban on one gateway lifts it everywhere.
+    a.ban(ip, "manual", Duration::from_secs(60));
+    eventually(Duration::from_secs(5), "manual ban reaches b", || {
+        b.check_ban(ip).is_err()
+    })
+    .await;
+    assert!(b.unban(ip).await.unwrap());
+    eventually(Duration::from_secs(5), "unban reaches a", || {
+        a.check_ban(ip).is_ok()
+    })
+    .await;
+}

@@ -1,0 +1,257 @@
+//! Request body parsers: each turns a body into (target, value) pairs for the detectors.
+//! None of them allocates beyond the (already capped) body, recurses without a bound, or
+//! expands XML entities.
+
+use crate::decode;
+
+/// A value found in a body, with the target name used in hits and exclusions.
+pub(crate) struct Field {
+    pub(crate) target: String,
+    pub(crate) name: String,
+    pub(crate) value: String,
+}
+
+/// Form-encoded pairs (`a=1&b=2`), names and values percent-decoded once.
+pub(crate) fn urlencoded(s: &str, prefix: &str, out: &mut Vec<Field>, max: usize) {
+    for pair in s.split('&').take(max) {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode::utf8_lenient(&decode::percent_decode(k.as_bytes(), true));
+        let value = decode::utf8_lenient(&decode::percent_decode(v.as_bytes(), true));
+        out.push(Field {
+            target: format!("{prefix}:{name}"),
+            name,
+            value,
+        });
+    }
+}
+
+/// The boundary parameter of a multipart content type.
+pub(crate) fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// Multipart parts: each part's name, filename and content. Returns false when the body is
+/// malformed (no boundary found).
+pub(crate) fn multipart(body: &str, boundary: &str, out: &mut Vec<Field>, max: usize) -> bool {
+    if boundary.is_empty() || boundary.len() > 200 {
+        return false;
+    }
+    let delim = format!("--{boundary}");
+    if !body.contains(&delim) {
+        return false;
+    }
+    for part in body.split(&delim).skip(1).take(max) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part
+            .strip_prefix("\r\n")
+            .or_else(|| part.strip_prefix('\n'))
+            .unwrap_or(part);
+        let (head, content) = part
+            .split_once("\r\n\r\n")
+            .or_else(|| part.split_once("\n\n"))
+            .unwrap_or(("", part));
+        let content = content
+            .strip_suffix("\r\n")
+            .or_else(|| content.strip_suffix('\n'))
+            .unwrap_or(content);
+        let mut name = String::new();
+        for line in head.lines() {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("content-disposition") {
+                for p in line.split(';').skip(1) {
+                    if let Some((k, v)) = p.trim().split_once('=') {
+                        let v = v.trim().trim_matches('"').to_owned();
+                        match k.trim().to_ascii_lowercase().as_str() {
+                            "name" => name = v,
+                            "filename" | "filename*" => out.push(Field {
+                                target: "body:filename".to_owned(),
+                                name: "filename".to_owned(),
+                                value: v,
+                            }),
+                            _ => {}
+                        }
+                    }
+                }
+            } else if !line.trim().is_empty() {
+                out.push(Field {
+                    target: "body:part_header".to_owned(),
+                    name: String::new(),
+                    value: line.to_owned(),
+                });
+            }
+        }
+        out.push(Field {
+            target: format!("body:{name}"),
+            name,
+            value: content.to_owned(),
+        });
+    }
+    true
+}
+
+/// Limits hit while walking JSON.
+#[derive(Debug, Default)]
+pub(crate) struct JsonStats {
+    pub(crate) elements: usize,
+    pub(crate) too_deep: bool,
+}
+
+/// Every key and scalar of a JSON document, depth-limited. Keys are reported with target
+/// `body:<path>` and name = the key.
+pub(crate) fn json(
+    v: &serde_json::Value,
+    path: &str,
+    depth: usize,
+    max_depth: usize,
+    stats: &mut JsonStats,
+    out: &mut Vec<Field>,
+    max_fields: usize,
+) {
+    stats.elements += 1;
+    if depth > max_depth {
+        stats.too_deep = true;
+        return;
+    }
+    if out.len() >= max_fields {
+        return;
+    }
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                out.push(Field {
+                    target: format!("body:{p}"),
+                    name: k.clone(),
+                    value: String::new(),
+                });
+                json(child, &p, depth + 1, max_depth, stats, out, max_fields);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for child in items {
+                json(child, path, depth + 1, max_depth, stats, out, max_fields);
+            }
+        }
+        serde_json::Value::String(s) => out.push(Field {
+            target: format!("body:{path}"),
+            name: String::new(),
+            value: s.clone(),
+        }),
+        serde_json::Value::Number(n) => out.push(Field {
+            target: format!("body:{path}"),
+            name: String::new(),
+            value: n.to_string(),
+        }),
+        _ => {}
+    }
+}
+
+/// XML text and attribute values, without any entity expansion. Returns whether a DOCTYPE or
+/// ENTITY declaration was seen (XXE).
+pub(crate) fn xml(s: &str, out: &mut Vec<Field>, max: usize) -> bool {
+    let lower = s.to_ascii_lowercase();
+    let doctype = lower.contains("<!doctype") || lower.contains("<!entity");
+    let mut rest = s;
+    while out.len() < max {
+        let Some(lt) = rest.find('<') else {
+            push_text(rest, out);
+            break;
+        };
+        push_text(rest.get(..lt).unwrap_or_default(), out);
+        let after = rest.get(lt..).unwrap_or_default();
+        if let Some(cdata) = after.strip_prefix("<![CDATA[") {
+            let end = cdata.find("]]>").unwrap_or(cdata.len());
+            push_text(cdata.get(..end).unwrap_or_default(), out);
+            rest = cdata.get(end + 3..).unwrap_or_default();
+            continue;
+        }
+        let Some(gt) = after.find('>') else {
+            push_text(after, out);
+            break;
+        };
+        let tag = after.get(1..gt).unwrap_or_default();
+        // Attribute values.
+        let mut parts = tag.split(['"', '\'']);
+        let _ = parts.next();
+        for (i, p) in parts.enumerate() {
+            if i % 2 == 0 && !p.is_empty() {
+                out.push(Field {
+                    target: "xml".to_owned(),
+                    name: String::new(),
+                    value: p.to_owned(),
+                });
+            }
+        }
+        rest = after.get(gt + 1..).unwrap_or_default();
+    }
+    doctype
+}
+
+fn push_text(t: &str, out: &mut Vec<Field>) {
+    let t = t.trim();
+    if !t.is_empty() {
+        out.push(Field {
+            target: "xml".to_owned(),
+            name: String::new(),
+            value: decode::html_entities(t),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_multipart_names_and_filenames() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\ndata\r\n--b--\r\n";
+        let mut out = Vec::new();
+        assert!(multipart(body, "b", &mut out, 100));
+        assert!(out
+            .iter()
+            .any(|f| f.target == "body:note" && f.value == "hello"));
+        assert!(out
+            .iter()
+            .any(|f| f.target == "body:filename" && f.value == "a.txt"));
+    }
+
+    #[test]
+    fn walks_json_keys_and_values_with_a_depth_limit() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"b":[1,"x"]},"c":[[[[1]]]]}"#).unwrap();
+        let mut out = Vec::new();
+        let mut stats = JsonStats::default();
+        json(&v, "", 0, 3, &mut stats, &mut out, 100);
+        assert!(out.iter().any(|f| f.target == "body:a.b" && f.value == "x"));
+        assert!(stats.too_deep);
+    }
+
+    #[test]
+    fn reads_xml_text_and_attributes_without_expanding_entities() {
+        let mut out = Vec::new();
+        let doctype = xml(
+            "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><a k=\"v1\">t &amp; u<![CDATA[<b>]]></a>",
+            &mut out,
+            100,
+        );
+        assert!(doctype);
+        let values: Vec<&str> = out.iter().map(|f| f.value.as_str()).collect();
+        assert!(values.contains(&"v1"));
+        assert!(values.contains(&"t & u"));
+        assert!(values.contains(&"<b>"));
+    }
+}

