@@ -22,7 +22,11 @@ fn bench(c: &mut Criterion) {
     let ec = EcKey::generate("e1");
     let dir = std::env::temp_dir().join(format!("pc-auth-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("jwks.json"), json!({"keys": [rsa.jwk(), ec.jwk()]}).to_string()).unwrap();
+    std::fs::write(
+        dir.join("jwks.json"),
+        json!({"keys": [rsa.jwk(), ec.jwk()]}).to_string(),
+    )
+    .unwrap();
     std::fs::write(dir.join("hs.secret"), SECRET).unwrap();
     let spec = config(&format!(
         r#"{{ jwt: {{ issuers: [{{ issuer: "https://id.test", audiences: [api], algorithms: [RS256, ES256, HS256], jwks_file: "{}", hmac: {{ secret_file: "{}" }} }}] }}, require_scopes: [read] }}"#,
@@ -34,9 +38,15 @@ fn bench(c: &mut Criterion) {
     let tokens = [
         ("RS256", rsa.sign(&claims)),
         ("ES256", ec.sign(&claims)),
-        ("HS256", hs256(SECRET.as_bytes(), &json!({"alg": "HS256"}), &claims)),
+        (
+            "HS256",
+            hs256(SECRET.as_bytes(), &json!({"alg": "HS256"}), &claims),
+        ),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let no_cache = AuthShared::with_capacity(clock.clone(), 0, 0).unwrap();
     let miss = Authenticator::from_spec(&spec, &no_cache).unwrap();
     let cached = AuthShared::new(clock.clone()).unwrap();

@@ -17,7 +17,12 @@ use subtle::ConstantTimeEq;
 use crate::error::AuthError;
 
 /// The stored form of an API key: `sha256:` followed by 64 lowercase hex digits. This is what
-/// goes into the config (`portcullis hash-key` prints it); the key itself never does.
+/// goes into the config (`api_keys.keys[].hash`) or a key file; the key itself never does.
+///
+/// The binary's `portcullis hash-key` prints this for a key read from stdin or its argument.
+/// The exact bytes are hashed (no trimming): strip the trailing newline of `read_line` before
+/// calling. Requests are matched the same way: SHA-256 of the presented key, compared in
+/// constant time with every stored digest.
 ///
 /// ```
 /// let h = portcullis_auth::hash_api_key("foo");
@@ -55,16 +60,18 @@ enum FileDoc {
 }
 
 fn parse_file(bytes: &[u8]) -> Result<Vec<ApiKeyEntry>, String> {
-    let doc: FileDoc = serde_json::from_slice(bytes)
-        .map_err(|_| "expected a JSON list of {consumer, hash, plan, scopes} (or {\"keys\": [...]})".to_owned())?;
+    let doc: FileDoc = serde_json::from_slice(bytes).map_err(|_| {
+        "expected a JSON list of {consumer, hash, plan, scopes} (or {\"keys\": [...]})".to_owned()
+    })?;
     let list = match doc {
         FileDoc::List(l) | FileDoc::Keys { keys: l } => l,
     };
     list.into_iter()
         .enumerate()
         .map(|(i, k)| {
-            let sha256 = parse_key_hash(&k.hash)
-                .ok_or_else(|| format!("entry {i}: hash is not sha256: followed by 64 hex digits"))?;
+            let sha256 = parse_key_hash(&k.hash).ok_or_else(|| {
+                format!("entry {i}: hash is not sha256: followed by 64 hex digits")
+            })?;
             if k.consumer.is_empty() {
                 return Err(format!("entry {i}: consumer is empty"));
             }
@@ -196,7 +203,12 @@ mod tests {
             plan: Some("pro".into()),
             scopes: vec!["read".into()],
         };
-        let keys = ApiKeys::new(http::HeaderName::from_static("x-api-key"), None, vec![entry], None);
+        let keys = ApiKeys::new(
+            http::HeaderName::from_static("x-api-key"),
+            None,
+            vec![entry],
+            None,
+        );
         let id = keys.lookup("right").unwrap();
         assert_eq!(id.consumer.as_deref(), Some("acme"));
         assert_eq!(id.plan.as_deref(), Some("pro"));

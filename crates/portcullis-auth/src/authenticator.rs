@@ -119,9 +119,9 @@ impl AuthShared {
             map.values().filter_map(Weak::upgrade).collect()
         };
         let inner = &self.inner;
-        let fetches = sources.iter().map(|s| {
-            s.refresh_if_due(&inner.client, inner.clock.as_ref(), &inner.metrics)
-        });
+        let fetches = sources
+            .iter()
+            .map(|s| s.refresh_if_due(&inner.client, inner.clock.as_ref(), &inner.metrics));
         futures_join_all(fetches).await;
         let files: Vec<Arc<ApiKeyFile>> = {
             let mut map = self.inner.key_files.lock();
@@ -208,6 +208,20 @@ pub struct Authenticator {
     challenge: Challenge,
 }
 
+/// The identity header names used when a route does not rename them: `x-auth-subject`,
+/// `x-auth-consumer`, `x-auth-scopes`, `x-auth-plan`. A client must never be able to set these:
+/// the proxy strips them from every inbound request, on routes without auth too (an
+/// [`Authenticator`]'s [`Authenticator::strip_headers`] already includes them).
+#[must_use]
+pub fn default_identity_headers() -> [HeaderName; 4] {
+    [
+        HeaderName::from_static("x-auth-subject"),
+        HeaderName::from_static("x-auth-consumer"),
+        HeaderName::from_static("x-auth-scopes"),
+        HeaderName::from_static("x-auth-plan"),
+    ]
+}
+
 fn header_name(name: &str) -> Result<HeaderName, AuthError> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| AuthError::HeaderName(name.to_owned()))
 }
@@ -244,7 +258,11 @@ impl Authenticator {
                 ))
             }
         };
-        let introspection = spec.introspection.as_ref().map(Introspector::load).transpose()?;
+        let introspection = spec
+            .introspection
+            .as_ref()
+            .map(Introspector::load)
+            .transpose()?;
         let h = &spec.upstream_headers;
         let headers = IdentityHeaders {
             subject: header_name(&h.subject)?,
@@ -252,12 +270,19 @@ impl Authenticator {
             scopes: header_name(&h.scopes)?,
             plan: header_name(&h.plan)?,
         };
-        let mut strip = vec![
-            headers.subject.clone(),
-            headers.consumer.clone(),
-            headers.scopes.clone(),
-            headers.plan.clone(),
-        ];
+        // The default names are stripped too: a route that renames its identity headers must
+        // not let a client smuggle the defaults to a backend that still reads them.
+        let mut strip = default_identity_headers().to_vec();
+        for h in [
+            &headers.subject,
+            &headers.consumer,
+            &headers.scopes,
+            &headers.plan,
+        ] {
+            if !strip.contains(h) {
+                strip.push(h.clone());
+            }
+        }
         let bearer = jwt.is_some() || introspection.is_some();
         if !spec.forward_credential {
             if bearer {
@@ -268,10 +293,11 @@ impl Authenticator {
                 }
             }
             if let Some(k) = &api_keys {
-                strip.push(k.header.clone());
+                if !strip.contains(&k.header) {
+                    strip.push(k.header.clone());
+                }
             }
         }
-        strip.dedup();
         Ok(Self {
             shared: shared.clone(),
             anonymous: spec.anonymous,
@@ -307,7 +333,9 @@ impl Authenticator {
         if let Some(keys) = &self.api_keys {
             match api_key_credential(keys, req) {
                 Credential::None => {}
-                Credential::Bad(why) => return Err(self.challenge.invalid("auth_invalid", why, false)),
+                Credential::Bad(why) => {
+                    return Err(self.challenge.invalid("auth_invalid", why, false))
+                }
                 Credential::Token(k) => {
                     return keys.lookup(&k).map(Some).ok_or_else(|| {
                         self.challenge
@@ -319,7 +347,9 @@ impl Authenticator {
         if self.jwt.is_some() || self.introspection.is_some() {
             match token_credential(&self.token_source, req) {
                 Credential::None => {}
-                Credential::Bad(why) => return Err(self.challenge.invalid("auth_invalid", why, true)),
+                Credential::Bad(why) => {
+                    return Err(self.challenge.invalid("auth_invalid", why, true))
+                }
                 Credential::Token(t) => return self.bearer(&t).await.map(Some),
             }
         }
@@ -334,7 +364,9 @@ impl Authenticator {
     async fn bearer(&self, token: &str) -> Result<Identity, Deny> {
         let looks_like_jws = token.bytes().filter(|b| *b == b'.').count() == 2;
         match (&self.jwt, &self.introspection) {
-            (Some(v), None) | (Some(v), Some(_)) if looks_like_jws || self.introspection.is_none() => {
+            (Some(v), None) | (Some(v), Some(_))
+                if looks_like_jws || self.introspection.is_none() =>
+            {
                 self.verify_jwt(v, token).await.map_err(|f| {
                     let reason = if f == JwtFailure::Expired {
                         "auth_expired"
@@ -347,26 +379,30 @@ impl Authenticator {
             (_, Some(i)) => {
                 let inner = &self.shared.inner;
                 let now = inner.clock.unix().as_secs();
-                i.check(token, &inner.client, &inner.introspection, now, &inner.metrics)
-                    .await
-                    .map_err(|f| match f {
-                        IntrospectFailure::Unavailable => self.challenge.unavailable(),
-                        IntrospectFailure::Expired => self.challenge.invalid(
-                            "auth_expired",
-                            "the token has expired",
-                            true,
-                        ),
-                        IntrospectFailure::Inactive => self.challenge.invalid(
-                            "auth_invalid",
-                            "the token is not active",
-                            true,
-                        ),
-                        IntrospectFailure::Audience => self.challenge.invalid(
-                            "auth_invalid",
-                            "the token is not meant for this service",
-                            true,
-                        ),
-                    })
+                i.check(
+                    token,
+                    &inner.client,
+                    &inner.introspection,
+                    now,
+                    &inner.metrics,
+                )
+                .await
+                .map_err(|f| match f {
+                    IntrospectFailure::Unavailable => self.challenge.unavailable(),
+                    IntrospectFailure::Expired => {
+                        self.challenge
+                            .invalid("auth_expired", "the token has expired", true)
+                    }
+                    IntrospectFailure::Inactive => {
+                        self.challenge
+                            .invalid("auth_invalid", "the token is not active", true)
+                    }
+                    IntrospectFailure::Audience => self.challenge.invalid(
+                        "auth_invalid",
+                        "the token is not meant for this service",
+                        true,
+                    ),
+                })
             }
             (Some(_), None) | (None, None) => Err(self.challenge.missing()),
         }
@@ -413,7 +449,8 @@ impl Authenticator {
                         UNKNOWN_KID_WAIT,
                     )
                     .await;
-                if !fetched {
+                // Throttled, but another request's fetch may just have brought the key.
+                if !fetched && source.generation() == generation {
                     return Err(JwtFailure::UnknownKey);
                 }
                 generation = source.generation();
@@ -438,8 +475,8 @@ impl Authenticator {
         Ok(identity)
     }
 
-    /// Whether `identity` may use the route: 403 `forbidden` (with an `insufficient_scope`
-    /// challenge for bearer credentials) otherwise.
+    /// Whether `identity` may use the route: otherwise 403 with reason `insufficient_scope`
+    /// (and an RFC 6750 `insufficient_scope` challenge for bearer credentials).
     pub fn authorize(
         &self,
         identity: &Identity,
@@ -484,9 +521,11 @@ impl Authenticator {
         out
     }
 
-    /// Headers to remove from every inbound request before it goes upstream: the identity
-    /// headers (a client must never set them itself) and, unless the credential is forwarded,
-    /// the header that carried it. Credentials in cookies or the query are not covered.
+    /// Headers to remove from every inbound request before it goes upstream: the route's
+    /// identity headers and the default ones ([`default_identity_headers`]) (a client must never
+    /// set them itself) and, unless the credential is forwarded, the header that carried it
+    /// (`authorization`, the custom token header, the API-key header). Credentials in cookies
+    /// or the query are not covered.
     #[must_use]
     pub fn strip_headers(&self) -> &[HeaderName] {
         &self.strip
@@ -620,8 +659,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_identity_headers_match_the_config_defaults() {
+        let d = portcullis_config::IdentityHeaderNames::default();
+        let names: Vec<String> = default_identity_headers()
+            .iter()
+            .map(|h| h.as_str().to_owned())
+            .collect();
+        assert_eq!(names, [d.subject, d.consumer, d.scopes, d.plan]);
+    }
+
+    #[test]
     fn query_params_are_percent_decoded() {
-        assert_eq!(query_param("a=1&key=a%2Bb+c", "key").as_deref(), Some("a+b c"));
+        assert_eq!(
+            query_param("a=1&key=a%2Bb+c", "key").as_deref(),
+            Some("a+b c")
+        );
         assert_eq!(query_param("key=plain", "key").as_deref(), Some("plain"));
         assert_eq!(query_param("other=1", "key"), None);
     }

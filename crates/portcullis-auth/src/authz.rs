@@ -55,7 +55,10 @@ pub(crate) fn cert_identity(c: &ClientCertIdentity) -> Identity {
     let mut claims = Vec::new();
     claims.extend(c.dns_sans.iter().map(|s| ("dns_san".to_owned(), s.clone())));
     claims.extend(c.uri_sans.iter().map(|s| ("uri_san".to_owned(), s.clone())));
-    claims.push(("fingerprint_sha256".to_owned(), c.fingerprint_sha256.clone()));
+    claims.push((
+        "fingerprint_sha256".to_owned(),
+        c.fingerprint_sha256.clone(),
+    ));
     Identity {
         method: "client_cert",
         subject: Some(c.subject.clone()),

@@ -36,7 +36,12 @@ impl Challenge {
     }
 
     /// A credential that does not authenticate.
-    pub(crate) fn invalid(&self, reason: &'static str, description: &'static str, bearer: bool) -> Deny {
+    pub(crate) fn invalid(
+        &self,
+        reason: &'static str,
+        description: &'static str,
+        bearer: bool,
+    ) -> Deny {
         let message = if reason == "auth_expired" {
             "the credential has expired"
         } else {
@@ -57,9 +62,16 @@ impl Challenge {
         }
     }
 
-    /// Authenticated, not allowed.
-    pub(crate) fn forbidden(&self, description: &'static str, bearer: bool, scope: &[String]) -> Deny {
-        let mut d = Deny::new(403, "forbidden", "insufficient permissions").with_log_detail(description);
+    /// Authenticated, not allowed: RFC 6750 `insufficient_scope`, also as the reason code so
+    /// the JSON body says the same whatever the credential.
+    pub(crate) fn forbidden(
+        &self,
+        description: &'static str,
+        bearer: bool,
+        scope: &[String],
+    ) -> Deny {
+        let mut d = Deny::new(403, "insufficient_scope", "insufficient permissions")
+            .with_log_detail(description);
         if bearer {
             let mut value = format!(
                 "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"{description}\"",
@@ -75,7 +87,11 @@ impl Challenge {
 
     /// The identity provider could not be asked: fail closed, but say it is not the client.
     pub(crate) fn unavailable(&self) -> Deny {
-        Deny::new(503, "auth_unavailable", "authentication is temporarily unavailable")
-            .with_header("Retry-After", "1")
+        Deny::new(
+            503,
+            "auth_unavailable",
+            "authentication is temporarily unavailable",
+        )
+        .with_header("Retry-After", "1")
     }
 }

@@ -73,7 +73,9 @@ impl Introspector {
         let key = token_key(&self.namespace, token);
         if let Some(hit) = cache.get(&key, now) {
             AuthMetrics::inc(&metrics.introspection_cache_hits);
-            return hit.map(|id| (*id).clone()).ok_or(IntrospectFailure::Inactive);
+            return hit
+                .map(|id| (*id).clone())
+                .ok_or(IntrospectFailure::Inactive);
         }
         AuthMetrics::inc(&metrics.introspection_calls);
         let answer = match self.call(token, client).await {
@@ -98,8 +100,15 @@ impl Introspector {
         }
     }
 
-    async fn call(&self, token: &str, client: &reqwest::Client) -> Result<Map<String, Value>, String> {
-        let secret = self.secret.expose_str().ok_or("the client secret is not UTF-8")?;
+    async fn call(
+        &self,
+        token: &str,
+        client: &reqwest::Client,
+    ) -> Result<Map<String, Value>, String> {
+        let secret = self
+            .secret
+            .expose_str()
+            .ok_or("the client secret is not UTF-8")?;
         let fut = async {
             let resp = client
                 .post(&self.endpoint)
@@ -118,7 +127,11 @@ impl Introspector {
             .unwrap_or_else(|_| Err("timed out".to_owned()))
     }
 
-    fn judge(&self, a: &Map<String, Value>, now: u64) -> Result<(Identity, Option<u64>), IntrospectFailure> {
+    fn judge(
+        &self,
+        a: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(Identity, Option<u64>), IntrospectFailure> {
         if a.get("active") != Some(&Value::Bool(true)) {
             return Err(IntrospectFailure::Inactive);
         }
@@ -134,9 +147,10 @@ impl Introspector {
         if !self.audiences.is_empty() {
             let ok = match a.get("aud") {
                 Some(Value::String(s)) => self.audiences.contains(s),
-                Some(Value::Array(l)) => l
-                    .iter()
-                    .any(|x| x.as_str().is_some_and(|x| self.audiences.iter().any(|y| y == x))),
+                Some(Value::Array(l)) => l.iter().any(|x| {
+                    x.as_str()
+                        .is_some_and(|x| self.audiences.iter().any(|y| y == x))
+                }),
                 _ => false,
             };
             if !ok {

@@ -132,7 +132,10 @@ pub(crate) fn parse_jwk(v: &Value, allow_symmetric: bool) -> Result<Option<Verif
 
 /// Parses a JWKS (`{"keys": [...]}`) or a single JWK. Keys that fail to parse are skipped; an
 /// answer with no usable key at all is an error (so a broken endpoint never erases good keys).
-pub(crate) fn parse_jwks(bytes: &[u8], allow_symmetric: bool) -> Result<Vec<Arc<VerifyKey>>, String> {
+pub(crate) fn parse_jwks(
+    bytes: &[u8],
+    allow_symmetric: bool,
+) -> Result<Vec<Arc<VerifyKey>>, String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let items: Vec<&Value> = match doc.get("keys") {
         Some(Value::Array(keys)) => keys.iter().collect(),

@@ -82,8 +82,7 @@ const MAX_KID: usize = 256;
 
 fn is_b64url(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -96,7 +95,8 @@ fn decode_segment(s: &str) -> Option<Vec<u8>> {
 /// Splits and decodes a compact JWS without trusting anything in it.
 pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, JwtFailure> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtFailure::Malformed("the token is not a compact JWS"));
     };
@@ -130,8 +130,9 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, JwtFailure> {
         decode_segment(p).ok_or(JwtFailure::Malformed("the token payload is not base64url"))?;
     let claims: Map<String, Value> = serde_json::from_slice(&payload)
         .map_err(|_| JwtFailure::Malformed("the token payload is not a JSON object"))?;
-    let signature = decode_segment(s)
-        .ok_or(JwtFailure::Malformed("the token signature is not base64url"))?;
+    let signature = decode_segment(s).ok_or(JwtFailure::Malformed(
+        "the token signature is not base64url",
+    ))?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
         .ok_or(JwtFailure::Malformed("the token is not a compact JWS"))?;
@@ -305,8 +306,12 @@ impl IssuerVerifier {
         self.algs.contains(&alg)
     }
 
-    /// Keys to try. A `kid` that names a key of another family is refused outright (key
-    /// confusion); an unknown `kid` falls back to keys without a `kid` only.
+    /// Keys to try. A token that names a `kid` is checked only against keys carrying exactly
+    /// that id: a key published or configured without an id cannot be the one a token names, and
+    /// letting it answer for any id would make `kid` meaningless (and a route holding one HMAC
+    /// secret accept tokens minted for a key it never trusted). A `kid` that names a key of
+    /// another family is refused outright (key confusion). A token without a `kid` is tried
+    /// against every key of its algorithm, a bounded number of them.
     fn candidates(
         &self,
         p: &Parsed<'_>,
@@ -316,17 +321,14 @@ impl IssuerVerifier {
         let fits = |k: &&Arc<VerifyKey>| k.algs.contains(&p.alg);
         let picked: Vec<Arc<VerifyKey>> = match &p.kid {
             Some(kid) => {
-                let named: Vec<&Arc<VerifyKey>> =
-                    all.clone().filter(|k| k.kid.as_deref() == Some(kid)).collect();
-                if named.is_empty() {
-                    all.filter(|k| k.kid.is_none()).filter(fits).cloned().collect()
-                } else {
-                    let ok: Vec<Arc<VerifyKey>> = named.into_iter().filter(fits).cloned().collect();
-                    if ok.is_empty() {
-                        return Err(JwtFailure::Algorithm);
-                    }
-                    ok
+                let named: Vec<&Arc<VerifyKey>> = all
+                    .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                    .collect();
+                let ok: Vec<Arc<VerifyKey>> = named.iter().copied().filter(fits).cloned().collect();
+                if ok.is_empty() && !named.is_empty() {
+                    return Err(JwtFailure::Algorithm);
                 }
+                ok
             }
             None => all.filter(fits).cloned().collect(),
         };
@@ -378,10 +380,15 @@ impl IssuerVerifier {
         let aud_ok = match claims.get("aud") {
             None | Some(Value::Null) => false,
             Some(Value::String(a)) => self.audiences.contains(a),
-            Some(Value::Array(list)) => list
-                .iter()
-                .any(|a| a.as_str().is_some_and(|a| self.audiences.iter().any(|x| x == a))),
-            Some(_) => return Err(JwtFailure::BadClaim("the aud claim is not a string or list")),
+            Some(Value::Array(list)) => list.iter().any(|a| {
+                a.as_str()
+                    .is_some_and(|a| self.audiences.iter().any(|x| x == a))
+            }),
+            Some(_) => {
+                return Err(JwtFailure::BadClaim(
+                    "the aud claim is not a string or list",
+                ))
+            }
         };
         if !aud_ok {
             return Err(JwtFailure::BadAudience);
@@ -533,7 +540,10 @@ impl JwtVerifier {
 
     pub(crate) fn issuer(&self, claims: &Map<String, Value>) -> Option<(usize, &IssuerVerifier)> {
         let iss = claims.get("iss")?.as_str()?;
-        self.issuers.iter().enumerate().find(|(_, i)| i.issuer == iss)
+        self.issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.issuer == iss)
     }
 }
 
@@ -558,7 +568,11 @@ mod tests {
     #[test]
     fn rejects_alg_none_in_any_case() {
         for alg in ["none", "None", "NONE", ""] {
-            let t = format!("{}.{}.c2ln", b64(&format!(r#"{{"alg":"{alg}"}}"#)), b64("{}"));
+            let t = format!(
+                "{}.{}.c2ln",
+                b64(&format!(r#"{{"alg":"{alg}"}}"#)),
+                b64("{}")
+            );
             assert!(matches!(parse(&t), Err(JwtFailure::Algorithm)), "{alg}");
         }
     }

@@ -23,7 +23,10 @@ mod metrics;
 mod secret;
 
 pub use apikey::hash_api_key;
-pub use authenticator::{AuthShared, Authenticator};
+pub use authenticator::{
+    default_identity_headers, AuthShared, Authenticator, DEFAULT_INTROSPECTION_CACHE,
+    DEFAULT_TOKEN_CACHE,
+};
 pub use clock::ManualClock;
 pub use error::AuthError;
 pub use metrics::AuthMetrics;

@@ -111,7 +111,8 @@ pub(crate) struct RawPublicKey {
     pub file: String,
     /// The algorithm this key verifies, e.g. RS256 or ES256.
     pub algorithm: String,
-    /// Key id the token's `kid` must name (default: any kid).
+    /// Key id of this key. A token that carries a `kid` is verified only by the key with that
+    /// id; without `kid` here the key verifies only tokens that carry no `kid`.
     pub kid: Option<String>,
 }
 
@@ -127,7 +128,8 @@ pub(crate) struct RawHmac {
     pub base64: Option<bool>,
     /// HS256, HS384 or HS512 (default HS256).
     pub algorithm: Option<String>,
-    /// Key id the token's `kid` must name (default: any kid).
+    /// Key id of this key. A token that carries a `kid` is verified only by the key with that
+    /// id; without `kid` here the key verifies only tokens that carry no `kid`.
     pub kid: Option<String>,
 }
 
@@ -330,7 +332,7 @@ pub struct PublicKeySpec {
     pub file: PathBuf,
     /// The one algorithm it verifies.
     pub algorithm: String,
-    /// Key id, if pinned.
+    /// Key id: tokens naming a `kid` are verified only by the key with that id.
     pub kid: Option<String>,
 }
 
@@ -343,7 +345,7 @@ pub struct HmacSpec {
     pub base64: bool,
     /// HS256, HS384 or HS512.
     pub algorithm: String,
-    /// Key id, if pinned.
+    /// Key id: tokens naming a `kid` are verified only by the key with that id.
     pub kid: Option<String>,
 }
 

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pingora::apps::http_app::HttpServer;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::TcpSocketOptions;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, Server};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use portcullis_config::Config;
@@ -30,8 +31,15 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     let mut conf = ServerConf::default();
     conf.threads = s.threads;
     conf.work_stealing = s.work_stealing;
-    conf.grace_period_seconds = Some(whole_seconds(s.grace_period));
-    conf.graceful_shutdown_timeout_seconds = Some(whole_seconds(s.graceful_shutdown_timeout));
+    // Pingora stops accepting on the signal, then waits `grace_period_seconds` before it tears
+    // the runtimes down (cancelling what still runs). Our `grace_period` (keep accepting while
+    // load balancers notice the pod is not ready) is spent in `DrainSignal` before Pingora hears
+    // of the signal; our `graceful_shutdown_timeout` (in-flight requests finish) is Pingora's
+    // grace period, cut short by the phase thread as soon as nothing is in flight.
+    let drain_window = s.graceful_shutdown_timeout;
+    let accept_window = s.grace_period;
+    conf.grace_period_seconds = Some(whole_seconds(drain_window));
+    conf.graceful_shutdown_timeout_seconds = Some(1);
     conf.upstream_keepalive_pool_size = s.upstream_keepalive_pool_size;
     let (watch, debounce) = (s.watch_config, s.reload_debounce);
     let listeners = config.listeners.clone();
@@ -85,10 +93,67 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
                     ExecutionPhase::GracefulTerminate
                     | ExecutionPhase::ShutdownStarted
                     | ExecutionPhase::GracefulUpgradeTransferringFds => phase_shared.set_draining(),
+                    ExecutionPhase::ShutdownGracePeriod => exit_when_idle(&phase_shared, drain_window),
                     _ => {}
                 }
             }
         })
         .map_err(|source| StartError::Io { what: "phase thread", source })?;
-    server.run_forever()
+    server.run(RunArgs { shutdown_signal: Box::new(DrainSignal { shared: Arc::clone(&shared), accept_window }) });
+    std::process::exit(0)
+}
+
+/// Waits until no request is in flight (then exits 0 at once) or the drain window ends (then
+/// returns and Pingora tears the runtimes down, cancelling what is left).
+fn exit_when_idle(shared: &Shared, window: Duration) {
+    let deadline = Instant::now() + window;
+    let mut idle_polls = 0;
+    while Instant::now() < deadline {
+        if shared.metrics.in_flight.get() <= 0 {
+            idle_polls += 1;
+            // Twice in a row, so a request between its head and its counter is not cut.
+            if idle_polls >= 2 {
+                tracing::info!("drained: no request in flight; exiting");
+                // Lets the access-log thread write the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                std::process::exit(0);
+            }
+        } else {
+            idle_polls = 0;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    tracing::warn!(in_flight = shared.metrics.in_flight.get(), "drain window over; cancelling what is left");
+}
+
+/// The process signals: SIGTERM marks the gateway not ready, keeps accepting for the accept
+/// window (`server.grace_period`), then starts Pingora's graceful shutdown; SIGINT exits fast,
+/// also during the accept window; SIGQUIT is treated as SIGTERM (no socket hand-over).
+struct DrainSignal {
+    shared: Arc<Shared>,
+    accept_window: Duration,
+}
+
+#[async_trait::async_trait]
+impl ShutdownSignalWatch for DrainSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+        else {
+            tracing::error!("cannot install signal handlers; shutting down");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
+            _ = int.recv() => return ShutdownSignal::FastShutdown,
+        }
+        self.shared.set_draining();
+        tracing::info!(accept_window = ?self.accept_window, "SIGTERM: not ready; still accepting for the accept window");
+        tokio::select! {
+            () = tokio::time::sleep(self.accept_window) => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+        }
+    }
 }

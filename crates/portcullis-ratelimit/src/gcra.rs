@@ -140,8 +140,9 @@ impl LocalTable {
     }
 
     fn shard(&self, key: u64) -> Option<&Mutex<Map>> {
-        // The low bits pick the bucket inside a shard; use the high bits for the shard.
-        let idx = usize::try_from(key >> 58).unwrap_or(0) % SHARDS;
+        // Inside a shard hashbrown takes the bucket from the low bits and the SIMD tag from the
+        // top 7 bits; picking the shard from either would make one of them constant per shard.
+        let idx = usize::try_from((key >> 40) & 0x3f).unwrap_or(0) % SHARDS;
         self.shards.get(idx)
     }
 

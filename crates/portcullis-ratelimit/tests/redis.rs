@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Shared limits and bans against a real redis-server (started by the test on a unix socket in a
-//! temp dir; the test fails if `redis-server` is not installed).
+//! Shared limits and bans against a real redis-server (started by each test on 127.0.0.1 and an
+//! ephemeral port; the test fails if `redis-server` is not installed).
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::SystemClock;
 use portcullis_ratelimit::{Abuse, Observation, RateLimiter, RedisState, Shared, SharedOptions};
-use support::{config, eventually, route_limits, view, RedisServer};
+use support::{config, eventually, eventually_async, route_limits, view, RedisServer};
 
 const POLICIES: &str = r#"[{ name: open, key: client_ip, limits: ["10/s burst 5"], scope: shared },
   { name: closed, key: "header:x-closed", limits: ["10/s burst 5"], scope: shared, on_redis_error: fail_closed }]"#;
@@ -143,8 +143,8 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eventually(Duration::from_secs(15), "gateway b reconnects", || {
-        futures_ready(&b)
+    eventually_async(Duration::from_secs(15), "gateway b reconnects", || {
+        answers_from_redis(&b)
     })
     .await;
     let (ok, elapsed) = alternate(&[&a.open, &b.open], "192.0.2.4", 100).await;
@@ -156,22 +156,70 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     a.closed.check(&view(&hc, "192.0.2.3"), None).await.unwrap();
 }
 
-/// Whether gateway `b` answers from Redis again (its breaker closed and connection back).
-fn futures_ready(b: &Gateway) -> bool {
+/// Whether a gateway answers from Redis again (connection back, breaker closed): its
+/// fail-closed policy admits a fresh key.
+async fn answers_from_redis(gw: &Gateway) -> bool {
+    let mut hc = http::HeaderMap::new();
+    hc.insert("x-closed", "probe".parse().unwrap());
+    gw.closed
+        .check(&view(&hc, "192.0.2.100"), None)
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_costs_at_most_the_timeout_then_the_breaker_skips_it() {
+    let server = RedisServer::start();
+    let (a, sa, cfg) = gateway(&server, "").await;
+    let timeout = cfg.protection.redis.as_ref().unwrap().timeout;
+    // Frozen, not dead: connections stay open and nothing answers, so only the timeout helps.
+    server.pause();
     let h = http::HeaderMap::new();
-    let rt = tokio::runtime::Handle::current();
-    // A blocking wait on a cheap future inside `eventually`'s synchronous condition.
-    tokio::task::block_in_place(|| {
-        rt.block_on(async {
-            let mut hc = http::HeaderMap::new();
-            hc.insert("x-closed", "probe".parse().unwrap());
-            let _ = &h;
-            b.closed
-                .check(&view(&hc, "192.0.2.100"), None)
+    let mut hc = http::HeaderMap::new();
+    hc.insert("x-closed", "1".parse().unwrap());
+    let mut slowest = Duration::ZERO;
+    let mut ok = 0;
+    let start = Instant::now();
+    for i in 0..40 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            if a.open.check(&view(&h, "192.0.2.5"), None).await.is_ok() {
+                ok += 1;
+            }
+        } else {
+            let deny = a
+                .closed
+                .check(&view(&hc, "192.0.2.5"), None)
                 .await
-                .is_ok()
-        })
+                .unwrap_err();
+            assert_eq!(deny.status, 503);
+        }
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < timeout + Duration::from_millis(150),
+        "a check took {slowest:?} with a {timeout:?} timeout"
+    );
+    // After `failure_threshold` (2) timeouts the breaker skips Redis: 40 waits would be 2s.
+    let total = start.elapsed();
+    assert!(total < Duration::from_secs(1), "40 checks took {total:?}");
+    assert!(
+        (5..=6).contains(&ok),
+        "fail-open falls back to the local 10/s burst 5, admitted {ok}"
+    );
+    let errors: u64 = sa
+        .metrics()
+        .iter()
+        .map(|(_, m)| m.redis_errors.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(errors, 40);
+
+    server.resume();
+    eventually_async(Duration::from_secs(15), "shared limiting resumes", || {
+        answers_from_redis(&a)
     })
+    .await;
+    assert_eq!(sa.redis_state(), RedisState::Up);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,35 @@ pub(crate) fn json(
 
 /// XML text and attribute values, without any entity expansion. Returns whether a DOCTYPE or
 /// ENTITY declaration was seen (XXE).
+/// A way an XML document makes its parser reach outside it without a DOCTYPE: schema
+/// locations and schema includes pointing at URLs, or an encoding (UTF-7) that hides markup
+/// from byte-level inspection.
+pub(crate) fn xml_external_reference(s: &str) -> Option<&'static str> {
+    let lower = s.to_ascii_lowercase();
+    let head = lower.get(..lower.len().min(256)).unwrap_or(&lower);
+    if head.starts_with("<?xml") && (head.contains("\"utf-7\"") || head.contains("'utf-7'")) {
+        return Some("utf-7 encoded document");
+    }
+    let remote = |attr: &str| {
+        lower.match_indices(attr).any(|(i, _)| {
+            lower
+                .get(i + attr.len()..)
+                .map(|r| r.trim_start_matches([' ', '=', '"', '\'']))
+                .is_some_and(|r| {
+                    r.starts_with("http:") || r.starts_with("https:") || r.starts_with("ftp:")
+                })
+        })
+    };
+    if remote("schemalocation") {
+        return Some("remote schema location");
+    }
+    let include = ["<xs:include", "<xs:import", "<xs:redefine", "<xsd:include", "<xsd:import"];
+    if include.iter().any(|t| lower.contains(t)) && remote("namespace") {
+        return Some("remote schema include");
+    }
+    None
+}
+
 pub(crate) fn xml(s: &str, out: &mut Vec<Field>, max: usize) -> bool {
     let lower = s.to_ascii_lowercase();
     let doctype = lower.contains("<!doctype") || lower.contains("<!entity");

@@ -136,6 +136,9 @@ fn compile(paranoia: u8, target: u8) -> Result<Compiled, WafError> {
 struct Acc<'w> {
     waf: &'w Waf,
     findings: Findings,
+    /// The request came from a page of the same host: a session id in its arguments is a
+    /// link the site made, not a fixation attempt.
+    same_site_referer: bool,
 }
 
 impl Acc<'_> {
@@ -340,6 +343,7 @@ impl Waf {
         let mut acc = Acc {
             waf: self,
             findings: Findings::default(),
+            same_site_referer: same_site_referer(req),
         };
         if self.spec.mode == WafMode::Off {
             return Ok(acc.findings);
@@ -361,14 +365,20 @@ impl Waf {
             acc.hit(rules::CONTROL_CHARS, "path", &path);
         }
         self.scan_text(&path, "path", &self.paths, &mut acc);
-        if path.contains('<') || path.contains('"') || path.contains('\'') {
-            if let Some(r) = xss::detect(&path) {
-                acc.hit(rules::XSS, "path", &format!("{r}: {path}"));
-            }
+        if let Some(r) = xss::detect(&path) {
+            acc.hit(rules::XSS, "path", &format!("{r}: {path}"));
         }
         if path.contains('\'') || path.contains("union") || path.contains(';') {
             if let Some(r) = sqli::detect(&path) {
                 acc.hit(rules::SQLI, "path", &format!("{r}: {path}"));
+            }
+        }
+        // REST paths carry parameters in segments; one that looks base64-encoded is decoded
+        // and inspected like a value.
+        for seg in req.path.split('/') {
+            if let Some(text) = decode::base64_text(seg) {
+                let norm = decode::normalise(&text);
+                self.scan_norm(&norm, "path", &mut acc);
             }
         }
         // Query arguments.
@@ -415,6 +425,12 @@ impl Waf {
             }
             if n == "proxy" {
                 acc.hit(rules::PROXY_HEADER, "header:proxy", &v);
+            }
+            if n == "request-range" {
+                acc.hit(rules::REQUEST_RANGE, "header:request-range", &v);
+            }
+            if upload_name_header(n) && script_file_name(&v) {
+                acc.hit(rules::SCRIPT_UPLOAD, &format!("header:{n}"), &v);
             }
             if STRUCTURED_HEADERS.contains(&n) {
                 // Still catch Log4Shell and CRLF anywhere.
@@ -541,7 +557,7 @@ impl Waf {
                 !a.is_empty()
                     && !b.is_empty()
                     && (a.bytes().chain(b.bytes()))
-                        .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+                        .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
             });
             if !valid {
                 acc.hit(rules::BAD_CONTENT_TYPE, "header:content-type", &ct);
@@ -557,13 +573,13 @@ impl Waf {
             let name = decode::normalise(&f.name);
             self.scan_text(&name, &f.target, &self.names, acc);
             if name.contains("[$")
-                || name.starts_with('$')
-                    && name.len() > 1
-                    && name.bytes().skip(1).all(|b| b.is_ascii_alphabetic())
+                || name
+                    .strip_prefix('$')
+                    .is_some_and(|op| rules::NOSQL_OPERATORS.contains(&op))
             {
                 acc.hit(rules::NOSQL_OPERATOR, &f.target, &name);
             }
-            if rules::SESSION_PARAMS.contains(&lname.as_str()) {
+            if session_param(&lname) && !acc.same_site_referer {
                 acc.hit(rules::SESSION_NAME, &f.target, &lname);
             }
         }
@@ -604,8 +620,14 @@ impl Waf {
     }
 
     fn scan_text(&self, s: &str, target: &str, c: &Compiled, acc: &mut Acc<'_>) {
+        // A URL in Referer or Origin is where the client came from, not something the
+        // application will fetch: SSRF and RFI signatures do not apply to headers.
+        let header = target.starts_with("header:");
         for i in c.set.matches(s).iter() {
             if let Some((info, re)) = c.rules.get(i) {
+                if header && matches!(info.category, "ssrf" | "rfi") {
+                    continue;
+                }
                 let frag = re.find(s).map_or(s, |m| {
                     let start = s.floor_char_boundary_compat(m.start().saturating_sub(16));
                     s.get(start..).unwrap_or(s)
@@ -628,6 +650,7 @@ impl Waf {
         let mut acc = Acc {
             waf: self,
             findings: head.clone(),
+            same_site_referer: same_site_referer(req),
         };
         if self.spec.mode == WafMode::Off || body.is_empty() {
             return Ok(acc.findings);
@@ -649,11 +672,13 @@ impl Waf {
         let cap = self.spec.body_inspect_bytes.max(1);
         let body = body.get(..cap).unwrap_or(body);
         let text = String::from_utf8_lossy(body);
-        let ct = req
+        // The boundary is case-sensitive: keep the header as sent for it.
+        let ct_raw = req
             .headers
             .get(http::header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
+        let ct = ct_raw.to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
         let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
         let mut fields = Vec::new();
@@ -673,7 +698,7 @@ impl Waf {
                 )?;
             }
         } else if media.starts_with("multipart/") {
-            let ok = body::boundary(&ct).is_some_and(|b| {
+            let ok = body::boundary(&ct_raw).is_some_and(|b| {
                 body::multipart(&text, &b, &mut fields, self.spec.limit_arg_count)
             });
             if !ok && !truncated {
@@ -723,12 +748,23 @@ impl Waf {
             if body::xml(&text, &mut fields, max_fields) {
                 acc.hit(rules::XXE, "xml", "doctype");
             }
+            if let Some(what) = body::xml_external_reference(&text) {
+                acc.hit(rules::XXE, "xml", what);
+            }
         } else {
             fields.push(Field {
                 target: "body".to_owned(),
                 name: String::new(),
                 value: text.to_string(),
             });
+        }
+        for f in &fields {
+            if f.target == "body:filename" && script_file_name(&f.value) {
+                acc.hit(rules::SCRIPT_UPLOAD, &f.target, &f.value);
+            }
+            if f.target == "body:part_header" && !allowed_part_charset(&f.value) {
+                acc.hit(rules::MULTIPART_CHARSET, &f.target, &f.value);
+            }
         }
         if let Some(p) = &self.positive {
             if let Err(v) = p.check_body(&media, &fields, json_doc.as_ref()) {
@@ -740,6 +776,81 @@ impl Waf {
         }
         self.verdict(acc.findings)
     }
+}
+
+/// Argument names that carry a session id: the well-known ones and framework-style
+/// `<framework>_session`, `session_id`, `<name>.sid`, `<name>:sess`.
+fn session_param(name: &str) -> bool {
+    rules::SESSION_PARAMS.contains(&name)
+        || ["_session", "-session", "sessionid", "session_id", "session-id", ".sid", ":sess"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// Headers some upload clients use to carry the file name.
+fn upload_name_header(name: &str) -> bool {
+    let squashed: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    matches!(squashed.as_str(), "xfilename" | "xfile" | "filename" | "xuploadfilename")
+}
+
+/// Whether an uploaded file name ends in an extension the server may execute (trailing dots,
+/// spaces and NULs are ignored the way Windows and some runtimes ignore them).
+fn script_file_name(name: &str) -> bool {
+    let name = name
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace() || c == '\0')
+        .to_ascii_lowercase();
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    // The last extension decides, except PHP, which Apache runs in any position
+    // (`shell.php.jpg`).
+    let mut exts = base.split('.').skip(1).peekable();
+    let mut found = false;
+    while let Some(ext) = exts.next() {
+        let ext = ext.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let last = exts.peek().is_none();
+        found |= (last && rules::SCRIPT_EXTENSIONS.contains(&ext))
+            || (ext.starts_with("php") || ext.starts_with("pht"))
+                && rules::SCRIPT_EXTENSIONS.contains(&ext);
+    }
+    found
+}
+
+/// Part headers may declare a charset; anything but UTF-8, ASCII or Latin-1 lets markup hide
+/// from inspection (UTF-7 `+ADw-script+AD4-`).
+fn allowed_part_charset(header: &str) -> bool {
+    let lower = header.to_ascii_lowercase();
+    let Some(i) = lower.find("charset") else {
+        return true;
+    };
+    let v = lower.get(i + "charset".len()..).unwrap_or_default();
+    let v = v.trim_start_matches([' ', '=', '"', '\'']);
+    let cs: String = v
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    matches!(
+        cs.as_str(),
+        "utf-8" | "utf8" | "us-ascii" | "ascii" | "latin1"
+    ) || cs.starts_with("iso-8859-")
+        || cs.starts_with("windows-125")
+}
+
+/// Whether the Referer names the request's own host (scheme and port ignored).
+fn same_site_referer(req: &RequestView<'_>) -> bool {
+    let (Some(host), Some(referer)) = (req.host, req.headers.get(http::header::REFERER)) else {
+        return false;
+    };
+    let referer = String::from_utf8_lossy(referer.as_bytes()).to_ascii_lowercase();
+    let Some(rest) = referer.split_once("://").map(|(_, r)| r) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let ref_host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    !ref_host.is_empty() && ref_host == host
 }
 
 /// `%` not followed by two hex digits (or `u` and four).

@@ -65,7 +65,8 @@ pub(crate) const BAD_TRANSFER_ENCODING: RuleInfo = r(
     1,
     "Transfer-Encoding other than chunked",
 );
-pub(crate) const BODY_ON_GET: RuleInfo = r(100_007, "protocol", 5, 1, "GET or HEAD with a body");
+// A notice only: search APIs send GET with a body, and the body is inspected anyway.
+pub(crate) const BODY_ON_GET: RuleInfo = r(100_007, "protocol", 2, 1, "GET or HEAD with a body");
 pub(crate) const CONTROL_CHARS: RuleInfo = r(
     100_008,
     "protocol",
@@ -80,6 +81,27 @@ pub(crate) const BAD_CONTENT_TYPE: RuleInfo =
 pub(crate) const MULTIPART_BAD: RuleInfo = r(100_012, "protocol", 5, 1, "malformed multipart body");
 pub(crate) const JSON_BAD: RuleInfo = r(100_013, "protocol", 3, 2, "malformed JSON body");
 pub(crate) const PROXY_HEADER: RuleInfo = r(100_014, "protocol", 5, 1, "Proxy header (httpoxy)");
+pub(crate) const REQUEST_RANGE: RuleInfo = r(
+    100_015,
+    "protocol",
+    5,
+    1,
+    "obsolete Request-Range header (range amplification)",
+);
+pub(crate) const MULTIPART_CHARSET: RuleInfo = r(
+    100_016,
+    "protocol",
+    5,
+    1,
+    "multipart part in a charset other than UTF-8, ASCII or Latin-1",
+);
+pub(crate) const SCRIPT_UPLOAD: RuleInfo = r(
+    250_007,
+    "php",
+    5,
+    1,
+    "upload of a server-side script file name",
+);
 pub(crate) const BODY_SIZE_LIMIT: RuleInfo = r(110_001, "limit", 0, 1, "body larger than limit");
 pub(crate) const JSON_LIMIT: RuleInfo =
     r(110_002, "limit", 0, 1, "JSON deeper or larger than limit");
@@ -158,7 +180,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_002, "rce", 5, 1, "command substitution with a command"),
         T_VALUE | T_PATH,
-        r"(?:\$\(|`)\s*(?:[a-z_][\w.-]*)(?:\s[^`)]*)?[`)]",
+        r"\$\(\s*[a-z_][\w.-]*(?:\s[^)]*)?\)|`\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|python[23]?|perl|ruby|php|echo|ping|nslookup|dig|rm|sleep|base64|awk|sed|grep|head|tail|env|printenv|ifconfig|netstat|ps|cut|tr|hostname|uptime|who|w|pwd|touch|chmod|find|xargs|sort|more|less)(?:\s[^`]*)?`",
     ),
     sig(
         r(240_003, "rce", 5, 1, "shell path or interpreter"),
@@ -196,7 +218,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_001, "php", 5, 1, "PHP open tag"),
         T_VALUE,
-        r"<\?(?:php|=)|\[\?php|<\?\s",
+        r"\[/?php\]|\{/?php\}|<\?(?:php\b|=)|\[\?php|<\?\s*(?:\$\w|(?:echo|print|eval|system|exec|passthru|include|require)\b)",
     ),
     sig(
         r(250_002, "php", 5, 1, "PHP code execution function"),
@@ -206,7 +228,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_003, "php", 5, 1, "PHP superglobal or variable function"),
         T_ALL,
-        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://",
+        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://|\$\s*(?:[a-z_]\w*)?\s*(?:\[[^\]]{0,32}\]\s*)+\(|\$\s*\{[^}]{0,32}\}\s*\(",
     ),
     sig(
         r(250_004, "php", 5, 1, "PHP serialized object"),
@@ -250,7 +272,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(280_002, "java", 5, 1, "Java class or runtime access"),
         T_ALL,
-        r"\bjava\.(?:lang|io|net|nio|util|beans|rmi|security|sql|text|awt|applet)\.\w+|\bjavax\.\w+|getruntime\s*\(|\.exec\s*\(|processbuilder|classloader|\.forname\s*\(|\.getmethod\s*\(|\.invoke\s*\(|\.newinstance\s*\(|\borg\.apache\.(?:commons|xalan|struts2?|tomcat|catalina|log4j|bcel|xbean|myfaces|naming|wicket|shiro)\b|\borg\.springframework\.\w+|\bcom\.(?:sun|mchange|alibaba\.fastjson|fasterxml)\.\w+|\bbsh\.interpreter|\bgroovy\.lang|com\.sun\.(?:rowset|org\.apache)|class\.module\.classloader|#_memberaccess|@ognl|ognlcontext|xwork\.methodaccessor|\bnew\s+java\.|\bjava\.lang\b|\bjdbcrowsetimpl|\bclasspathxmlapplicationcontext|\bspring\.cloud\.function|\bjavascript:.*java\b",
+        r"\bjava\.(?:lang|io|net|nio|util|beans|rmi|security|sql|text|awt|applet)\.\w+|\bjavax\.\w+|getruntime\s*\(|\.exec\s*\(|processbuilder|classloader|\.forname\s*\(|\.getmethod\s*\(|\.invoke\s*\(|\.newinstance\s*\(|\borg\.apache\.(?:commons|xalan|struts2?|tomcat|catalina|log4j|bcel|xbean|myfaces|naming|wicket|shiro)\b|\borg\.springframework\.\w+|\bcom\.(?:sun|mchange|alibaba\.fastjson|fasterxml)\.\w+|\bbsh\.interpreter|\bgroovy\.lang|com\.sun\.(?:rowset|org\.apache)|class\.module\.classloader|#_memberaccess|@ognl|ognlcontext|xwork\.methodaccessor|\bnew\s+java\.|\bjava\.lang\b|\borg\.omg\.\w+|\bcom\.opensymphony\.\w+|\bjavax?\.script\b|\bjdbcrowsetimpl|\bclasspathxmlapplicationcontext|\bspring\.cloud\.function|\bjavascript:.*java\b",
     ),
     sig(
         r(280_003, "java", 5, 1, "Java serialized object"),
@@ -273,6 +295,71 @@ pub(crate) const SIGS: &[Sig] = &[
         T_VALUE | T_PATH,
         r"[\r\n]\s*http/\d|[\r\n]{2}\s*<(?:html|script|body)",
     ),
+    sig(
+        r(250_006, "php", 5, 1, "parenthesised PHP function name called"),
+        T_VALUE,
+        r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|create_function|call_user_func)\s*['"]?\s*\)\s*\("#,
+    ),
+    // Windows cmd.exe control flow, which has no business in a parameter.
+    sig(
+        r(240_008, "rce", 5, 1, "Windows cmd FOR or IF statement"),
+        T_VALUE,
+        r#"\bfor\s+(?:/[a-z](?:\s+(?:"[^"]*"|[a-z]:\S*))?\s+)*%{1,2}\S+\s+in\s*\(|\bif\s+(?:/i\s+)?(?:not\s+)?(?:(?:exist|defined|errorlevel|cmdextversion)\s+\S|\(?\s*\S+\s*\)?\s+(?:equ|neq|lss|leq|gtr|geq)\s+\S|\(?\s*\S+\s*\)?\s*==\s*\S)"#,
+    ),
+    // Shell globs standing in for letters of a system path (`/etc/[p]asswd`).
+    sig(
+        r(240_009, "rce", 5, 1, "shell glob or process substitution in a system path"),
+        T_VALUE | T_PATH,
+        r#"(?:^|[\s;|&'"=(`])/(?:etc|bin|sbin|usr|proc|dev|tmp|var|root|home)/[\w./-]*\[[^\]/\s]{1,12}\]|(?:^|[\s;|&])[<>]\(\s*[a-z]"#,
+    ),
+    // Server-side includes.
+    sig(
+        r(240_007, "rce", 5, 1, "server-side include directive"),
+        T_VALUE | T_PATH,
+        r"<!--\s*#\s*(?:exec|include|echo|config|set|printenv|fsize|flastmod|if|elif)\b",
+    ),
+    // LDAP filter injection: a filter operator opened inside a value, or a break out of one.
+    sig(
+        r(350_001, "ldap", 5, 1, "LDAP filter injection"),
+        T_VALUE | T_PATH,
+        r"\(\s*[|&!]\s*\(\s*[\w.;-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*[\w.;-]+\s*[~<>]?=|\)\s*\(\s*[|&]\s*\(|\)\s*\(\s*(?:objectclass|uid|cn|userpassword|mail|samaccountname|memberof)\s*=",
+    ),
+    // Mail protocol injection (SMTP and IMAP commands after a line break).
+    sig(
+        r(290_003, "crlf", 5, 1, "mail command or header injection"),
+        T_VALUE | T_PATH | T_NAME,
+        r"[\r\n]\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|(?:helo|ehlo)\s+\S|(?:bcc|cc|to|from|reply-to|subject)\s*:\s*\S|[a-z]?\d{1,4}\s+(?:capability|fetch|login|select|examine|list|lsub|store|copy|uid|logout|noop|authenticate|append|delete|rename|search|starttls)\b)",
+    ),
+    // Out-of-band interaction domains used to confirm blind injection.
+    sig(
+        r(360_001, "oast", 5, 1, "out-of-band interaction domain"),
+        T_VALUE | T_PATH,
+        r"[\w-]\.(?:interact\.sh|oast\.(?:fun|live|me|online|pro|site)|burpcollaborator\.net|oastify\.com|dnslog\.cn|ceye\.io|requestbin\.net|canarytokens\.com)\b",
+    ),
+    // Internal hosts named without a scheme (`localhost/`, `host.docker.internal:2375`).
+    sig(
+        r(270_003, "ssrf", 5, 1, "scheme-less internal host"),
+        T_VALUE,
+        r"^\s*(?:localhost\d?|localtest\.me|[\w-]+\.localhost|host\.(?:docker|containers)\.internal|gateway\.docker\.internal|kubernetes\.default(?:\.svc)?|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\])[:/]",
+    ),
+    // Dot-directories of tools and agents that hold credentials or configuration.
+    sig(
+        r(220_004, "lfi", 5, 1, "access to a restricted dot-file or directory"),
+        T_PATH,
+        r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|aider[\w.-]*|gemini|copilot|config/gcloud)(?:/|$)",
+    ),
+    // JSON operators of PostgreSQL and MySQL used to build tautologies.
+    sig(
+        r(200_002, "sqli", 5, 1, "JSON operator in SQL"),
+        T_VALUE | T_PATH,
+        r#"'\s*::\s*jsonb?\b|'\s*(?:@>|<@|\?\||\?&|\?)\s*'|\bjson_(?:extract|depth|keys|contains|search|valid|type|length|unquote|value)\s*\("#,
+    ),
+    // GraphQL schema discovery.
+    sig(
+        r(370_001, "graphql", 5, 1, "GraphQL introspection query"),
+        T_VALUE,
+        r"\b__schema\s*\{|\b__type\s*\(\s*name\s*:",
+    ),
     // NoSQL.
     sig(
         r(
@@ -282,7 +369,7 @@ pub(crate) const SIGS: &[Sig] = &[
             1,
             "NoSQL operator or server-side JavaScript",
         ),
-        T_VALUE,
+        T_VALUE | T_PATH,
         r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|elemmatch|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|elemmatch|function|accumulator)['"]?\s*:|\$where\s*[:=]|\bdb\.(?:\w+\.)?(?:find|insert|update|remove|drop|getcollection)\w*\s*\(|\bthis\.\w+\s*(?:==|!=|>|<|\.match\()|\bsleep\s*\(\s*\d+\s*\)\s*(?:\|\||&&)"#,
     ),
     // XXE in any value.
@@ -301,7 +388,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(340_001, "code", 5, 1, "Node.js or Python code execution"),
         T_VALUE,
-        r"require\s*\(\s*['\x22`](?:child_process|fs|net|vm|os|http)['\x22`]\s*\)|child_process|process\.(?:mainmodule|binding|exit|kill)|\.constructor\s*\(\s*['\x22`]return|__proto__|constructor\s*\[\s*['\x22`]prototype|\bconstructor\.prototype\b|\b__import__\s*\(|\bos\.(?:system|popen|spawn\w*|exec\w*)\s*\(|\bsubprocess\.\w+|\bimportlib\b|\bpickle\.loads|\bcommands\.getoutput|\bkernel\.(?:exec|system|spawn)|\bio\.popen|\bopen3\.|\bexec\s*\(\s*['\x22]|\beval\s*\(\s*(?:compile|base64|atob|string\.fromcharcode|unescape|request|params)",
+        r"require\s*\(\s*['\x22`](?:child_process|fs|net|vm|os|http)['\x22`]\s*\)|child_process|process\.(?:mainmodule|binding|exit|kill)|\.constructor\s*\(\s*['\x22`]return|__proto__|constructor\s*\[\s*['\x22`]prototype|\bconstructor\.prototype\b|\b__import__\s*\(|\bos\.(?:system|popen|spawn\w*|exec\w*)\s*\(|\bsubprocess\.\w+|\bimportlib\b|\bpickle\.loads|\bcommands\.getoutput|\brequire\s*(?:\.\s*(?:main|cache|resolve)\b|\[)|\bprocess\s*\.\s*(?:env|dlopen|getbuiltinmodule)\b|\b__js_function\b|\.(?:readdirsync|readfilesync|writefilesync|execsync|spawnsync|execfilesync)\s*\(|\bkernel\.(?:exec|system|spawn)|\bio\.popen|\bopen3\.|\bexec\s*\(\s*['\x22]|\beval\s*\(\s*(?:compile|base64|atob|string\.fromcharcode|unescape|request|params)",
     ),
     sig(
         r(
@@ -374,6 +461,22 @@ pub(crate) const SCANNERS: &[&str] = &[
     "censysinspect",
     "go-http-client/1.1 nuclei",
     "sitelockspider",
+    ".nasl",
+    "interact.sh",
+    "oast.",
+];
+
+/// MongoDB query and update operators (without the `$`), for operator-shaped names.
+pub(crate) const NOSQL_OPERATORS: &[&str] = &[
+    "ne", "eq", "gt", "gte", "lt", "lte", "in", "nin", "regex", "where", "exists", "or", "and",
+    "not", "nor", "elemmatch", "expr", "function", "accumulator", "type", "mod", "all", "size",
+    "text", "jsonschema", "set", "unset", "inc", "push", "pull", "rename", "lookup", "match",
+];
+
+/// Script extensions a server may execute, for upload file names.
+pub(crate) const SCRIPT_EXTENSIONS: &[&str] = &[
+    "php", "php3", "php4", "php5", "php7", "php8", "phps", "phtml", "pht", "phar", "inc", "jsp",
+    "jspx", "jspf", "asp", "aspx", "asa", "cer", "ashx", "asmx", "cfm", "cgi", "pl", "shtml",
 ];
 
 /// Argument names that carry session ids.

@@ -235,10 +235,21 @@ fn script_context(s: &str) -> Option<&'static str> {
             let at = from + p;
             from = at + sink.len();
             let after = b.get(from).copied();
+            let before = at.checked_sub(1).and_then(|k| b.get(k)).copied();
+            let word_start = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+            // A sink called indirectly (`alert.call(null,1)`, `(prompt)(1)`) is code, never prose.
+            let rest = flat.get(from..).unwrap_or_default();
+            if word_start
+                && (rest.starts_with(".call(")
+                    || rest.starts_with(".apply(")
+                    || rest.starts_with(".bind(")
+                    || (before == Some(b'(') && rest.starts_with(")(")))
+            {
+                return Some("script call");
+            }
             if !matches!(after, Some(b'(' | b'`')) {
                 continue;
             }
-            let before = at.checked_sub(1).and_then(|k| b.get(k)).copied();
             if matches!(
                 before,
                 Some(
@@ -263,6 +274,17 @@ fn script_context(s: &str) -> Option<&'static str> {
                 return Some("script call");
             }
         }
+    }
+    if ["document[", "window[", "self[", "top["].iter().any(|o| {
+        flat.match_indices(o).any(|(i, _)| {
+            let key = flat.get(i + o.len()..).unwrap_or_default();
+            let key = key.trim_start_matches(['"', '\'', '`']);
+            ["cookie", "domain", "location", "write", "alert", "eval"]
+                .iter()
+                .any(|k| key.starts_with(k))
+        })
+    }) {
+        return Some("dom access");
     }
     if flat.contains("document.cookie")
         || flat.contains("document.domain")
@@ -296,6 +318,10 @@ mod tests {
         assert!(xss("\";alert(document.domain)//"));
         assert!(xss("'-confirm`1`-'"));
         assert!(xss("javascript:fetch('//x.example')"));
+        assert!(xss("prompt.apply(window,[7])"));
+        assert!(xss("x=(confirm)(9)"));
+        assert!(xss("top['alert'](3)"));
+        assert!(xss("document['domain']"));
     }
 
     #[test]
@@ -306,5 +332,8 @@ mod tests {
         assert!(!xss("JavaScript: the good parts"));
         assert!(!xss("please alert(the team) tomorrow"));
         assert!(!xss("once upon a time"));
+        assert!(!xss("the recall(s) were issued; see the call log"));
+        assert!(!xss("(alert) level raised (twice)"));
+        assert!(!xss("the document[1] section"));
     }
 }

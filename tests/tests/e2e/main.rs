@@ -1,1 +1,7 @@
-//! End-to-end tests: the real binary against real backends.
+//! End-to-end tests: the real `portcullis` binary against real HTTP backends on ephemeral ports.
+//! The binary is `PORTCULLIS_BIN` or the debug build beside this test (built when missing).
+
+mod health;
+mod lifecycle;
+mod proxy;
+mod support;

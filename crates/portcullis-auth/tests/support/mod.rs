@@ -1,5 +1,5 @@
 //! Test helpers: keys generated at test time, hand-signed tokens, a loopback identity provider.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -57,7 +57,12 @@ impl RsaKey {
         let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
         let mut sig = vec![0; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
             .unwrap();
         format!("{input}.{}", b64(sig))
     }
@@ -70,10 +75,7 @@ pub struct EcKey {
 
 impl EcKey {
     pub fn generate(kid: &str) -> Self {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         Self {
             kid: kid.to_owned(),
             pair,
@@ -88,7 +90,10 @@ impl EcKey {
     pub fn sign(&self, claims: &serde_json::Value) -> String {
         let header = serde_json::json!({"alg": "ES256", "kid": self.kid});
         let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-        let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
         format!("{input}.{}", b64(sig.as_ref()))
     }
 }
@@ -178,7 +183,8 @@ impl Idp {
                         let mut st = s.lock();
                         st.last_authorization = head.lines().find_map(|l| {
                             let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("authorization").then(|| v.trim().to_owned())
+                            k.eq_ignore_ascii_case("authorization")
+                                .then(|| v.trim().to_owned())
                         });
                         let token = body
                             .split('&')

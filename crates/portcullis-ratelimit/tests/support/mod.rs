@@ -1,9 +1,8 @@
 //! Helpers shared by the integration tests: a fake clock, config builders, a request view, and a
-//! real redis-server on a unix socket in a temporary directory.
+//! real redis-server on 127.0.0.1 and an ephemeral port, in a temporary directory.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,38 +75,82 @@ pub fn header<'a>(d: &'a portcullis_core::Deny, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header in {d:?}"))
 }
 
-/// A real redis-server listening only on a unix socket in a temp dir; killed on drop.
+/// A real redis-server on 127.0.0.1 and an ephemeral port, in a temp dir; killed on drop.
 pub struct RedisServer {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
-    pub socket: PathBuf,
+    pub port: u16,
 }
 
 const REDIS_BIN: &str = "redis-server";
 
+/// A port the kernel just handed out; redis-server binds it right after (and `start` retries
+/// with another one in the unlikely case something took it in between).
+fn ephemeral_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
 impl RedisServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("redis.sock");
         let mut s = Self {
             child: None,
             dir,
-            socket,
+            port: 0,
         };
-        s.restart();
-        s
+        for _ in 0..5 {
+            s.port = ephemeral_port();
+            if s.spawn() {
+                return s;
+            }
+        }
+        panic!("redis-server could not bind an ephemeral port in 5 attempts");
     }
 
     pub fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket.display())
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts (again) on the same socket and waits until it answers PING.
+    /// Starts again on the same port and waits until it answers PING.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new(REDIS_BIN)
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&self.socket)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The old listener may linger for a moment after the kill.
+        while !self.spawn() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open but nothing answers, the way a
+    /// overloaded or partitioned Redis looks to a client.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    /// Spawns on `self.port`; false when the server exits before answering (port taken).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new(REDIS_BIN)
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -116,16 +159,35 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!("cannot start {REDIS_BIN} ({e}): these tests need a real Redis; install it with `apt-get install redis-server` (the Makefile does)")
             });
-        self.child = Some(child);
-        wait_for_ping(&self.socket);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if ping(self.port) {
+                self.child = Some(child);
+                return true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server did not answer PING on port {} within 10s",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // A paused server must be able to die.
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).unwrap());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
@@ -135,30 +197,34 @@ impl Drop for RedisServer {
     }
 }
 
-fn wait_for_ping(socket: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let url = format!("redis+unix://{}", socket.display());
-    loop {
-        let ok = redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok();
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not answer PING on {} within 10s",
-            socket.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn ping(port: u16) -> bool {
+    let url = format!("redis://127.0.0.1:{port}");
+    redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
 }
 
 /// Polls `cond` every 10ms until it holds, failing after `limit`.
 pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Like [`eventually`] for a condition that has to await.
+pub async fn eventually_async<F, Fut>(limit: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
         assert!(
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
