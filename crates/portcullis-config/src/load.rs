@@ -26,6 +26,8 @@ pub(crate) struct RawSet {
     pub(crate) admin: Vec<Item<RawAdmin>>,
     pub(crate) access_log: Vec<Item<RawAccessLog>>,
     pub(crate) listeners: Vec<Item<RawListener>>,
+    /// Listener entries written, including those that did not parse.
+    pub(crate) listener_entries: usize,
     pub(crate) upstreams: Vec<(String, Item<RawUpstream>)>,
     /// Every pool name written, including pools whose definition did not parse.
     pub(crate) upstream_names: Vec<String>,
@@ -180,7 +182,12 @@ fn split(source: &Arc<Source>, set: &mut RawSet, diags: &mut Diagnostics) {
             "abuse" => push_item(source, value, path, &mut set.abuse, diags),
             "ip_lists" => push_item(source, value, path, &mut set.ip_lists, diags),
             "concurrency" => push_item(source, value, path, &mut set.concurrency, diags),
-            "listeners" => each_in_seq(source, value, &path, &mut set.listeners, diags),
+            "listeners" => {
+                if let Kind::Seq(items) = &value.kind {
+                    set.listener_entries += items.len();
+                }
+                each_in_seq(source, value, &path, &mut set.listeners, diags);
+            }
             "routes" => each_in_seq(source, value, &path, &mut set.routes, diags),
             "upstreams" => match &value.kind {
                 Kind::Map(pools) => {

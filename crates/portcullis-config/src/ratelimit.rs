@@ -48,6 +48,9 @@ pub(crate) struct RawRateLimitPolicy {
     pub on_redis_error: Option<String>,
     /// Requests exempt from this policy.
     pub exempt: Option<RawExempt>,
+    /// A map file of per-key thresholds, re-read on reload: one `<key value> <limit>[, <limit>]`
+    /// per line (`#` comments); a listed key value gets those limits instead of `limits`.
+    pub overrides_file: Option<String>,
 }
 
 /// A policy key: one part or a composite list.
@@ -162,6 +165,18 @@ pub(crate) struct RawConcurrency {
     pub upstreams: BTreeMap<String, i64>,
     /// `Retry-After` sent with a 503 shed (default 1s).
     pub retry_after: Option<String>,
+    /// Tighten the `upstreams` limits while the pools answer slowly or fail.
+    pub adaptive: Option<RawAdaptive>,
+}
+
+/// `concurrency.adaptive` as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdaptive {
+    /// A response slower than this (or a 5xx / connection failure) cuts the pool's limit by 10%.
+    pub latency_target: String,
+    /// The limit never goes below this (default 1).
+    pub min: Option<i64>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -195,14 +210,18 @@ pub struct RateLimitPolicy {
     pub exempt_cidrs: Vec<IpNet>,
     /// Consumers exempt from the policy.
     pub exempt_consumers: Vec<String>,
+    /// Map file of per-key-value limits replacing `limits` for the listed values.
+    pub overrides_file: Option<PathBuf>,
 }
 
 impl RateLimitPolicy {
-    /// True when the key or quotas need an authenticated identity (the policy runs after
-    /// authentication rather than before it).
+    /// True when the key, the quotas or the consumer exemptions need the authenticated
+    /// identity (the policy runs after authentication rather than before it).
     #[must_use]
     pub fn needs_identity(&self) -> bool {
-        !self.quotas.is_empty() || self.key.iter().any(KeyPart::needs_identity)
+        !self.quotas.is_empty()
+            || !self.exempt_consumers.is_empty()
+            || self.key.iter().any(KeyPart::needs_identity)
     }
 }
 
@@ -356,6 +375,12 @@ pub struct ConcurrencySpec {
     pub upstreams: BTreeMap<String, u32>,
     /// Retry-After of a shed.
     pub retry_after: Duration,
+    /// Adaptive per-pool limits (AIMD) when set: each response slower than this, or failed,
+    /// multiplies the pool's limit by 0.9 (never below `adaptive_min`); each good response
+    /// while at least half the limit is in use adds one, up to the configured maximum.
+    pub adaptive_latency_target: Option<Duration>,
+    /// Floor of an adaptive limit (at least 1).
+    pub adaptive_min: u32,
 }
 
 /// Everything rate-limit related that is not attached to one route.
@@ -640,11 +665,11 @@ pub(crate) fn validate(raw: &RawRouteRateLimit, o: &Origin, d: &mut Diagnostics)
             }
             quotas.insert(plan.clone(), limits(list, &at, &["quotas", plan], d));
         }
-        if p.limits.is_empty() && p.quotas.is_empty() {
+        if p.limits.is_empty() && p.quotas.is_empty() && p.overrides_file.is_none() {
             d.error_at(
                 &at,
                 &[],
-                "policy has no limits: expected `limits` or `quotas`",
+                "policy has no limits: expected `limits`, `quotas` or `overrides_file`",
             );
         }
         let scope = scope(p.scope.as_deref(), &at, &["scope"], d);
@@ -675,7 +700,16 @@ pub(crate) fn validate(raw: &RawRouteRateLimit, o: &Origin, d: &mut Diagnostics)
         let exempt_cidrs =
             exempt.map_or_else(Vec::new, |e| nets(&e.cidrs, &at, &["exempt", "cidrs"], d));
         let exempt_consumers = exempt.map_or_else(Vec::new, |e| e.consumers.clone());
+        let overrides_file = p.overrides_file.as_deref().map(str::trim);
+        if overrides_file == Some("") {
+            d.error_at(
+                &at,
+                &["overrides_file"],
+                "empty path: expected a map file of `<key value> <limits>` lines",
+            );
+        }
         policies.push(RateLimitPolicy {
+            overrides_file: overrides_file.filter(|f| !f.is_empty()).map(PathBuf::from),
             name: p.name.clone(),
             key,
             limits: lim,
@@ -917,6 +951,25 @@ pub(crate) fn validate_protection(
                 ),
                 ..ConcurrencySpec::default()
             };
+            if let Some(a) = &item.raw.adaptive {
+                let at = o.at(&["adaptive"]);
+                spec.adaptive_latency_target = Some(duration(
+                    Some(&a.latency_target),
+                    Duration::from_millis(500),
+                    &at,
+                    "latency_target",
+                    d,
+                ));
+                spec.adaptive_min =
+                    u32::try_from(bounded(a.min, 1, 1, 10_000_000, &at, "min", d)).unwrap_or(1);
+                if item.raw.upstreams.is_empty() {
+                    d.error_at(
+                        &at,
+                        &[],
+                        "adaptive limits apply to `concurrency.upstreams`, which is empty",
+                    );
+                }
+            }
             for (section, map, known, out) in [
                 ("routes", &item.raw.routes, route_names, &mut spec.routes),
                 (
@@ -1041,7 +1094,8 @@ upstreams: { app: { backends: [{ address: "127.0.0.1:9001" }] } }
                     { name: per-user, key: [consumer, "header:X-Tenant"], limits: ["5/s"],
                       quotas: { free: ["100000/d"], pro: ["10000000/d"] },
                       scope: shared, on_redis_error: fail_closed,
-                      exempt: { cidrs: ["10.0.0.0/8", "::1"], consumers: [ops] } }]"#,
+                      exempt: { cidrs: ["10.0.0.0/8", "::1"], consumers: [ops] },
+                      overrides_file: /etc/portcullis/tenants.map }]"#,
                 "redis: { url: \"redis://127.0.0.1:6379\", timeout: 20ms }\n",
             ),
         )
@@ -1050,6 +1104,12 @@ upstreams: { app: { backends: [{ address: "127.0.0.1:9001" }] } }
         assert_eq!(rl.policies[0].key, vec![KeyPart::ClientIp]);
         assert_eq!(rl.policies[0].scope, Scope::Local);
         assert!(!rl.policies[0].needs_identity());
+        // A consumer exemption is only known after authentication.
+        let exempting = RateLimitPolicy {
+            exempt_consumers: vec!["ops".into()],
+            ..rl.policies[0].clone()
+        };
+        assert!(exempting.needs_identity());
         let p = &rl.policies[1];
         assert_eq!(
             p.key,
@@ -1058,6 +1118,10 @@ upstreams: { app: { backends: [{ address: "127.0.0.1:9001" }] } }
         assert_eq!(p.quotas["pro"][0].rate, 10_000_000);
         assert_eq!(p.on_redis_error, OnRedisError::FailClosed);
         assert_eq!(p.exempt_cidrs.len(), 2);
+        assert_eq!(
+            p.overrides_file.as_deref(),
+            Some(std::path::Path::new("/etc/portcullis/tenants.map"))
+        );
         assert!(p.needs_identity());
         let redis = cfg.protection.redis.unwrap();
         assert_eq!(redis.timeout, Duration::from_millis(20));
@@ -1132,10 +1196,15 @@ upstreams: { app: { backends: [{ address: "127.0.0.1:9001" }] } }
   rules: [{ name: brute, counter: auth_failures, more_than: 20, within: 1m, ban_for: 10m }]
 ip_lists:
   blocklist: { deny: ["192.0.2.0/24", "2001:db8::/32"], routes: [r] }
-concurrency: { routes: { r: 100 }, upstreams: { app: 500 } }
+concurrency: { routes: { r: 100 }, upstreams: { app: 500 }, adaptive: { latency_target: 250ms, min: 10 } }
 "#,
         );
         let cfg = crate::parse_str("t.yaml", &good).unwrap();
+        let c = &cfg.protection.concurrency;
+        assert_eq!(
+            (c.adaptive_latency_target, c.adaptive_min),
+            (Some(Duration::from_millis(250)), 10)
+        );
         let abuse = cfg.protection.abuse.unwrap();
         assert_eq!(abuse.ban_status, 429);
         assert_eq!(abuse.rules[0].counter, AbuseCounter::AuthFailures);
@@ -1150,7 +1219,7 @@ concurrency: { routes: { r: 100 }, upstreams: { app: 500 } }
   rules: [{ name: x, counter: logins, more_than: 20, within: 1m, ban_for: soon }]
 ip_lists:
   l: { deny: ["300.1.1.1"], routes: [nope] }
-concurrency: { routes: { r: 0 }, upstreams: { ghost: 5 } }
+concurrency: { routes: { r: 0 }, upstreams: { ghost: 5 }, adaptive: { latency_target: fast, min: 0 } }
 "#,
         );
         let errs = errors(&bad);
@@ -1162,6 +1231,8 @@ concurrency: { routes: { r: 0 }, upstreams: { ghost: 5 } }
             "ip_lists.l.routes[0]",
             "concurrency.routes.r",
             "concurrency.upstreams.ghost",
+            "concurrency.adaptive.latency_target",
+            "concurrency.adaptive.min",
         ] {
             assert!(
                 errs.iter().any(|e| e.contains(needle)),

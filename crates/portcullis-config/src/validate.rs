@@ -111,7 +111,7 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
             });
         }
     }
-    if set.listeners.is_empty() {
+    if set.listener_entries == 0 {
         if let Some(first) = &set.first {
             let o = Origin {
                 source: first.clone(),

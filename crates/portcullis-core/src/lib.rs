@@ -97,7 +97,10 @@ impl Identity {
     /// The value of a string claim.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&str> {
-        self.claims.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.claims
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

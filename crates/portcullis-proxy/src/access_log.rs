@@ -64,7 +64,9 @@ impl AccessLog {
     /// Starts the writer thread.
     pub fn start(dropped: IntCounter) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(&rx))?;
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || write_loop(&rx))?;
         Ok(Self { tx, dropped })
     }
 
@@ -98,7 +100,9 @@ fn write_loop(rx: &Receiver<Vec<u8>>) {
 /// The path and query as logged: values of the named query parameters replaced by `[REDACTED]`.
 #[must_use]
 pub fn redact_query(path: &str, query: Option<&str>, redact: &[String]) -> String {
-    let Some(query) = query else { return path.to_owned() };
+    let Some(query) = query else {
+        return path.to_owned();
+    };
     let mut out = String::with_capacity(path.len() + query.len() + 1);
     out.push_str(path);
     out.push('?');
@@ -111,7 +115,7 @@ pub fn redact_query(path: &str, query: Option<&str>, redact: &[String]) -> Strin
             None => (pair, None),
         };
         let decoded = percent_decode_lower(name);
-        if value.is_some() && redact.iter().any(|r| *r == decoded) {
+        if value.is_some() && redact.contains(&decoded) {
             out.push_str(name);
             out.push_str("=[REDACTED]");
         } else {

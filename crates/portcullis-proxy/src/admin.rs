@@ -38,7 +38,11 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_owned();
         match path.as_str() {
-            "/metrics" => reply(200, "text/plain; version=0.0.4", self.shared.metrics.render()),
+            "/metrics" => reply(
+                200,
+                "text/plain; version=0.0.4",
+                self.shared.metrics.render(),
+            ),
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 if self.shared.is_ready() {
@@ -61,7 +65,11 @@ impl ServeHttp for AdminApp {
                         })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 });
-                reply(200, "application/json", serde_json::to_vec_pretty(&body).unwrap_or_default())
+                reply(
+                    200,
+                    "application/json",
+                    serde_json::to_vec_pretty(&body).unwrap_or_default(),
+                )
             }
             _ => reply(404, "text/plain", b"not found\n".to_vec()),
         }

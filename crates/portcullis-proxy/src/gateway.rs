@@ -80,18 +80,23 @@ impl RequestCtx {
 fn valid_request_id(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= 128
-        && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The request host, lowercased, without port: from the absolute-form URI or the Host header.
 fn request_host(req: &RequestHeader) -> Option<String> {
-    let raw = req
-        .uri
-        .host()
-        .map(str::to_owned)
-        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))?;
+    let raw = req.uri.host().map(str::to_owned).or_else(|| {
+        req.headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })?;
     let host = if raw.starts_with('[') {
-        raw.split(']').next().map(|h| format!("{h}]")).unwrap_or(raw)
+        raw.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or(raw)
     } else {
         raw.split(':').next().unwrap_or("").to_owned()
     };
@@ -100,9 +105,18 @@ fn request_host(req: &RequestHeader) -> Option<String> {
 }
 
 impl Gateway {
-    async fn deny(&self, session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pingora::Result<bool> {
+    async fn deny(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        deny: Deny,
+    ) -> pingora::Result<bool> {
         tracing::info!(request_id = %ctx.request_id, route = ctx.route_name(), reason = deny.reason, status = deny.status, "request denied");
-        self.shared.metrics.denied.with_label_values(&[ctx.route_name(), deny.reason]).inc();
+        self.shared
+            .metrics
+            .denied
+            .with_label_values(&[ctx.route_name(), deny.reason])
+            .inc();
         ctx.deny_reason = Some(deny.reason);
         ctx.deny_detail = deny.log_detail.clone();
         send_deny(session, &deny, &ctx.request_id).await?;
@@ -129,18 +143,33 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
         self.shared.metrics.in_flight.inc();
-        let inbound = session.req_header().headers.get("x-request-id").map(http::HeaderValue::as_bytes);
+        let inbound = session
+            .req_header()
+            .headers
+            .get("x-request-id")
+            .map(http::HeaderValue::as_bytes);
         ctx.request_id = match inbound {
             Some(v) if valid_request_id(v) => String::from_utf8_lossy(v).into_owned(),
             _ => uuid::Uuid::new_v4().simple().to_string(),
         };
-        ctx.client_ip = session.client_addr().and_then(|a| a.as_inet()).map(SocketAddr::ip);
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(SocketAddr::ip);
         Ok(())
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         let req = session.req_header();
         ctx.host = request_host(req);
         // 1. Route match: everything after depends on the route's policy; unknown -> 404.
@@ -157,37 +186,71 @@ impl ProxyHttp for Gateway {
             return self.deny(session, ctx, Deny::new(404, code, message)).await;
         };
         if let RouteAction::Direct(direct) = &route.action {
-            send_direct(session, direct.status, &direct.headers, &direct.body, &ctx.request_id).await?;
+            send_direct(
+                session,
+                direct.status,
+                &direct.headers,
+                &direct.body,
+                &ctx.request_id,
+            )
+            .await?;
             return Ok(true);
         }
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let pool = ctx
             .upstream_name()
             .and_then(|name| ctx.runtime.pools.get(name))
             .cloned()
-            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "route has no upstream pool"))?;
+            .ok_or_else(|| {
+                Error::explain(ErrorType::HTTPStatus(503), "route has no upstream pool")
+            })?;
         let Some(addr) = pool.select(&ctx.tried, Instant::now()) else {
             ctx.deny_reason = Some("no_healthy_backend");
-            return Err(Error::explain(ErrorType::HTTPStatus(503), "no healthy backend"));
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(503),
+                "no healthy backend",
+            ));
         };
         if !ctx.tried.is_empty() {
-            self.shared.metrics.retries.with_label_values(&[pool.name()]).inc();
+            self.shared
+                .metrics
+                .retries
+                .with_label_values(&[pool.name()])
+                .inc();
         }
         ctx.tried.push(addr);
         ctx.backend = Some(addr);
         Ok(pool.peer(addr))
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
-        let Some(pool) = ctx.upstream_name().and_then(|n| ctx.runtime.pools.get(n)).cloned() else {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let Some(pool) = ctx
+            .upstream_name()
+            .and_then(|n| ctx.runtime.pools.get(n))
+            .cloned()
+        else {
             return e;
         };
         if let Some(addr) = peer._address.as_inet() {
             let label = addr.to_string();
-            self.shared.metrics.connect_failures.with_label_values(&[pool.name(), &label]).inc();
+            self.shared
+                .metrics
+                .connect_failures
+                .with_label_values(&[pool.name(), &label])
+                .inc();
             pool.record_connect_failure(*addr, Instant::now());
         }
         // Nothing reached the backend, so another backend may be tried whatever the method.
@@ -223,7 +286,10 @@ impl ProxyHttp for Gateway {
         _upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        if let (Some(addr), Some(pool)) = (ctx.backend, ctx.upstream_name().and_then(|n| ctx.runtime.pools.get(n))) {
+        if let (Some(addr), Some(pool)) = (
+            ctx.backend,
+            ctx.upstream_name().and_then(|n| ctx.runtime.pools.get(n)),
+        ) {
             pool.record_success(addr);
         }
         Ok(())
@@ -242,7 +308,12 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
@@ -270,7 +341,10 @@ impl ProxyHttp for Gateway {
                 tracing::debug!(error = %write_err, "could not send error response");
             }
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -280,8 +354,16 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let route = ctx.route_name();
         let elapsed = ctx.started.elapsed();
-        m.requests.with_label_values(&[route, method_label(req.method.as_str()), &status_label(status)]).inc();
-        m.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        m.requests
+            .with_label_values(&[
+                route,
+                method_label(req.method.as_str()),
+                &status_label(status),
+            ])
+            .inc();
+        m.latency
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
         let cfg = &ctx.runtime.config.access_log;
         if !cfg.enabled {
             return;
@@ -304,7 +386,10 @@ impl ProxyHttp for Gateway {
             deny_reason: ctx.deny_reason,
             deny_detail: ctx.deny_detail.as_deref(),
             attempts: ctx.tried.len(),
-            user_agent: req.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            user_agent: req
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
             error: e.map(|e| e.etype().as_str()),
         };
         self.shared.access_log.write(&record);

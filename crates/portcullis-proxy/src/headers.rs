@@ -5,7 +5,14 @@ use pingora::http::RequestHeader;
 
 /// Hop-by-hop headers that never travel past this proxy. Content-Length and Transfer-Encoding
 /// are left to Pingora, which re-frames the body.
-const HOP_BY_HOP: &[&str] = &["keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer"];
+const HOP_BY_HOP: &[&str] = &[
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+];
 
 /// Removes hop-by-hop headers, including every header named in `Connection`; keeps
 /// `Connection: upgrade` + `Upgrade` for protocol upgrades such as WebSocket.
@@ -22,7 +29,10 @@ pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
     let upgrade = req.headers.contains_key(http::header::UPGRADE)
         && connection_tokens.iter().any(|t| t == "upgrade");
     for token in &connection_tokens {
-        if matches!(token.as_str(), "content-length" | "transfer-encoding" | "host") {
+        if matches!(
+            token.as_str(),
+            "content-length" | "transfer-encoding" | "host"
+        ) {
             continue;
         }
         if upgrade && token == "upgrade" {
@@ -56,7 +66,11 @@ pub(crate) fn set_forwarding(
             .filter_map(|v| v.to_str().ok())
             .map(str::to_owned)
             .collect();
-        let value = if existing.is_empty() { client.to_owned() } else { format!("{}, {client}", existing.join(", ")) };
+        let value = if existing.is_empty() {
+            client.to_owned()
+        } else {
+            format!("{}, {client}", existing.join(", "))
+        };
         req.insert_header("x-forwarded-for", value)?;
     }
     req.insert_header("x-forwarded-proto", proto)?;
@@ -73,7 +87,8 @@ mod tests {
     #[test]
     fn removes_hop_by_hop_and_connection_listed_headers() {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.insert_header("connection", "keep-alive, X-Secret-Hop").unwrap();
+        req.insert_header("connection", "keep-alive, X-Secret-Hop")
+            .unwrap();
         req.insert_header("x-secret-hop", "1").unwrap();
         req.insert_header("keep-alive", "timeout=5").unwrap();
         req.insert_header("te", "trailers").unwrap();
@@ -100,7 +115,10 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.insert_header("x-forwarded-for", "203.0.113.9").unwrap();
         set_forwarding(&mut req, Some("10.0.0.1"), "http", None).unwrap();
-        assert_eq!(req.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 10.0.0.1");
+        assert_eq!(
+            req.headers.get("x-forwarded-for").unwrap(),
+            "203.0.113.9, 10.0.0.1"
+        );
         assert_eq!(req.headers.get("x-forwarded-proto").unwrap(), "http");
     }
 }

@@ -38,7 +38,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("portcullis_requests_total", "Requests handled, by route, method and status."),
+            Opts::new(
+                "portcullis_requests_total",
+                "Requests handled, by route, method and status.",
+            ),
             &["route", "method", "status"],
         )?;
         let latency = HistogramVec::new(
@@ -47,29 +50,45 @@ impl Metrics {
                 "Time from request head to the end of the response, by route.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &["route"],
         )?;
         let in_flight = IntGauge::new("portcullis_requests_in_flight", "Requests being handled.")?;
         let denied = IntCounterVec::new(
-            Opts::new("portcullis_denied_total", "Requests refused by the gateway, by route and reason."),
+            Opts::new(
+                "portcullis_denied_total",
+                "Requests refused by the gateway, by route and reason.",
+            ),
             &["route", "reason"],
         )?;
         let backend_healthy = IntGaugeVec::new(
-            Opts::new("portcullis_upstream_backend_healthy", "1 when a backend passes its health checks."),
+            Opts::new(
+                "portcullis_upstream_backend_healthy",
+                "1 when a backend passes its health checks.",
+            ),
             &["upstream", "backend"],
         )?;
         let connect_failures = IntCounterVec::new(
-            Opts::new("portcullis_upstream_connect_failures_total", "Failed connects to a backend."),
+            Opts::new(
+                "portcullis_upstream_connect_failures_total",
+                "Failed connects to a backend.",
+            ),
             &["upstream", "backend"],
         )?;
         let retries = IntCounterVec::new(
-            Opts::new("portcullis_upstream_retries_total", "Requests retried on another backend."),
+            Opts::new(
+                "portcullis_upstream_retries_total",
+                "Requests retried on another backend.",
+            ),
             &["upstream"],
         )?;
         let reloads = IntCounterVec::new(
-            Opts::new("portcullis_config_reloads_total", "Config reloads by result."),
+            Opts::new(
+                "portcullis_config_reloads_total",
+                "Config reloads by result.",
+            ),
             &["result"],
         )?;
         let last_reload_success = IntGauge::new(
@@ -88,7 +107,9 @@ impl Metrics {
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
         )?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -125,7 +146,10 @@ impl Metrics {
     }
 
     /// Registers another collector (filters' metrics).
-    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+    pub fn register(
+        &self,
+        c: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
         self.registry.register(c)
     }
 

@@ -22,10 +22,20 @@ enum Trigger {
 
 /// Starts the reload thread: SIGHUP always reloads; with `watch`, changes in the config
 /// directory (including Kubernetes' `..data` symlink swap) reload after `debounce`.
-pub(crate) fn spawn_reloader(shared: Arc<Shared>, path: &Path, watch: bool, debounce: Duration) -> Result<(), StartError> {
+pub(crate) fn spawn_reloader(
+    shared: Arc<Shared>,
+    path: &Path,
+    watch: bool,
+    debounce: Duration,
+) -> Result<(), StartError> {
     let (tx, rx) = mpsc::channel::<Trigger>();
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-        .map_err(|source| StartError::Io { what: "SIGHUP handler", source })?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).map_err(|source| {
+            StartError::Io {
+                what: "SIGHUP handler",
+                source,
+            }
+        })?;
     let sig_tx = tx.clone();
     std::thread::Builder::new()
         .name("sighup".into())
@@ -36,17 +46,25 @@ pub(crate) fn spawn_reloader(shared: Arc<Shared>, path: &Path, watch: bool, debo
                 }
             }
         })
-        .map_err(|source| StartError::Io { what: "signal thread", source })?;
+        .map_err(|source| StartError::Io {
+            what: "signal thread",
+            source,
+        })?;
 
     let watcher = if watch {
         // Watch the directory, not the files: ConfigMap updates replace a symlink.
-        let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map_or_else(|| ".".into(), Path::to_path_buf) };
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent().map_or_else(|| ".".into(), Path::to_path_buf)
+        };
         let file_tx = tx;
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = file_tx.send(Trigger::Files);
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    let _ = file_tx.send(Trigger::Files);
+                }
+            })?;
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         Some(watcher)
     } else {
@@ -72,7 +90,10 @@ pub(crate) fn spawn_reloader(shared: Arc<Shared>, path: &Path, watch: bool, debo
                 let _ = shared.reload(force);
             }
         })
-        .map_err(|source| StartError::Io { what: "reload thread", source })?;
+        .map_err(|source| StartError::Io {
+            what: "reload thread",
+            source,
+        })?;
     Ok(())
 }
 
@@ -102,7 +123,11 @@ impl BackgroundService for HealthChecker {
             for pool in runtime.pools.iter() {
                 for s in pool.status(Instant::now()) {
                     let up = i64::from(s.healthy && !s.ejected);
-                    self.shared.metrics.backend_healthy.with_label_values(&[pool.name(), &s.address.to_string()]).set(up);
+                    self.shared
+                        .metrics
+                        .backend_healthy
+                        .with_label_values(&[pool.name(), &s.address.to_string()])
+                        .set(up);
                 }
             }
             tokio::select! {

@@ -7,7 +7,11 @@ use pingora::proxy::Session;
 use portcullis_core::Deny;
 
 /// Writes `deny` as the response: status, its safe headers, and the common JSON error body.
-pub(crate) async fn send_deny(session: &mut Session, deny: &Deny, request_id: &str) -> pingora::Result<()> {
+pub(crate) async fn send_deny(
+    session: &mut Session,
+    deny: &Deny,
+    request_id: &str,
+) -> pingora::Result<()> {
     let body = error_body(deny.status, deny.reason, &deny.message, request_id);
     let mut resp = ResponseHeader::build(deny.status, Some(6 + deny.headers.len()))?;
     for (name, value) in &deny.headers {
@@ -18,9 +22,13 @@ pub(crate) async fn send_deny(session: &mut Session, deny: &Deny, request_id: &s
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("x-request-id", request_id)?;
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only).await?;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
     if !head_only {
-        session.write_response_body(Some(Bytes::from(body)), true).await?;
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
     }
     Ok(())
 }
@@ -40,9 +48,13 @@ pub(crate) async fn send_direct(
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("x-request-id", request_id)?;
     let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
-    session.write_response_header(Box::new(resp), head_only).await?;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
     if !head_only {
-        session.write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true).await?;
+        session
+            .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
+            .await?;
     }
     Ok(())
 }
@@ -66,7 +78,10 @@ pub(crate) fn failure_text(status: u16) -> (&'static str, &'static str) {
         413 => ("body_too_large", "the request body is too large"),
         502 => ("bad_gateway", "the upstream service failed to answer"),
         503 => ("unavailable", "no healthy upstream is available"),
-        504 => ("upstream_timeout", "the upstream service did not answer in time"),
+        504 => (
+            "upstream_timeout",
+            "the upstream service did not answer in time",
+        ),
         _ => ("internal_error", "the gateway failed to handle the request"),
     }
 }

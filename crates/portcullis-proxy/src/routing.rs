@@ -32,14 +32,19 @@ impl RouteTable {
     /// Builds the index; `routes` must already be in match order.
     #[must_use]
     pub fn new(routes: Vec<Route>) -> Self {
-        let mut table = RouteTable { routes, ..Default::default() };
+        let mut table = RouteTable {
+            routes,
+            ..Default::default()
+        };
         for (i, r) in table.routes.iter().enumerate() {
             if r.matcher.hosts.is_empty() {
                 table.any_host.push(i);
             }
             for h in &r.matcher.hosts {
                 match h {
-                    HostMatch::Exact(name) => table.exact_hosts.entry(name.clone()).or_default().push(i),
+                    HostMatch::Exact(name) => {
+                        table.exact_hosts.entry(name.clone()).or_default().push(i)
+                    }
                     HostMatch::Wildcard(suffix) => table.wildcard.push((suffix.clone(), i)),
                 }
             }
@@ -115,9 +120,9 @@ fn matches_rest(m: &RouteMatch, q: &RouteQuery<'_>) -> bool {
         match &h.condition {
             HeaderCondition::Present(want) => value.is_some() == *want,
             HeaderCondition::Equals(v) => value.is_some_and(|x| x.as_bytes() == v.as_bytes()),
-            HeaderCondition::Matches(re) => {
-                value.and_then(|x| x.to_str().ok()).is_some_and(|x| re.is_match(x))
-            }
+            HeaderCondition::Matches(re) => value
+                .and_then(|x| x.to_str().ok())
+                .is_some_and(|x| re.is_match(x)),
         }
     })
 }
@@ -136,7 +141,8 @@ fn prefix_matches(path: &str, prefix: &str) -> bool {
 /// stay encoded. The request is forwarded with its original path.
 #[must_use]
 pub fn normalize_path(raw: &str) -> Cow<'_, str> {
-    let needs_work = raw.contains('%') || raw.contains("//") || raw.contains("/.") || !raw.starts_with('/');
+    let needs_work =
+        raw.contains('%') || raw.contains("//") || raw.contains("/.") || !raw.starts_with('/');
     if !needs_work {
         return Cow::Borrowed(raw);
     }
@@ -156,7 +162,11 @@ pub fn normalize_path(raw: &str) -> Cow<'_, str> {
         out.push('/');
         out.push_str(s);
     }
-    if out.is_empty() || (decoded.ends_with('/') && !segments.is_empty()) || decoded.ends_with("/.") || decoded.ends_with("/..") {
+    if out.is_empty()
+        || (decoded.ends_with('/') && !segments.is_empty())
+        || decoded.ends_with("/.")
+        || decoded.ends_with("/..")
+    {
         out.push('/');
     }
     Cow::Owned(out)
@@ -176,8 +186,12 @@ fn decode_unreserved(raw: &str) -> String {
                     out.push(char::from(c));
                 } else {
                     out.push('%');
-                    out.push(char::from(bytes.get(i + 1).copied().unwrap_or(b'0')).to_ascii_uppercase());
-                    out.push(char::from(bytes.get(i + 2).copied().unwrap_or(b'0')).to_ascii_uppercase());
+                    out.push(
+                        char::from(bytes.get(i + 1).copied().unwrap_or(b'0')).to_ascii_uppercase(),
+                    );
+                    out.push(
+                        char::from(bytes.get(i + 2).copied().unwrap_or(b'0')).to_ascii_uppercase(),
+                    );
                 }
                 i += 3;
                 continue;
@@ -204,10 +218,20 @@ mod tests {
         RouteTable::new(cfg.routes)
     }
 
-    fn find<'a>(t: &'a RouteTable, host: Option<&str>, path: &str, method: &str) -> Option<&'a str> {
+    fn find<'a>(
+        t: &'a RouteTable,
+        host: Option<&str>,
+        path: &str,
+        method: &str,
+    ) -> Option<&'a str> {
         let headers = http::HeaderMap::new();
         let norm = normalize_path(path);
-        let q = RouteQuery { host, path: &norm, method, headers: &headers };
+        let q = RouteQuery {
+            host,
+            path: &norm,
+            method,
+            headers: &headers,
+        };
         t.lookup(&q).map(|i| t.routes()[i].name.as_str())
     }
 
@@ -229,7 +253,13 @@ mod tests {
     #[test]
     fn encoded_and_dotted_paths_cannot_dodge_a_route() {
         let t = table("  - { name: admin, upstream: app, match: { path_prefix: /admin } }\n  - { name: rest, upstream: app }\n");
-        for p in ["/%61dmin/x", "//admin/x", "/x/../admin/x", "/./admin", "/admin/./x"] {
+        for p in [
+            "/%61dmin/x",
+            "//admin/x",
+            "/x/../admin/x",
+            "/./admin",
+            "/admin/./x",
+        ] {
             assert_eq!(find(&t, None, p, "GET"), Some("admin"), "{p}");
         }
         assert_eq!(find(&t, None, "/admin%2Fx", "GET"), Some("rest"));
@@ -248,10 +278,20 @@ mod tests {
     fn header_conditions_must_all_hold() {
         let t = table("  - { name: canary, upstream: app, match: { headers: [{ name: x-canary, value: '1' }] } }\n  - { name: rest, upstream: app }\n");
         let mut headers = http::HeaderMap::new();
-        let q = RouteQuery { host: None, path: "/", method: "GET", headers: &headers };
+        let q = RouteQuery {
+            host: None,
+            path: "/",
+            method: "GET",
+            headers: &headers,
+        };
         assert_eq!(t.lookup(&q), Some(1));
         headers.insert("x-canary", http::HeaderValue::from_static("1"));
-        let q = RouteQuery { host: None, path: "/", method: "GET", headers: &headers };
+        let q = RouteQuery {
+            host: None,
+            path: "/",
+            method: "GET",
+            headers: &headers,
+        };
         assert_eq!(t.lookup(&q), Some(0));
     }
 }

@@ -28,9 +28,6 @@ fn whole_seconds(d: std::time::Duration) -> u64 {
 /// SIGINT: fast exit; SIGHUP: reload).
 pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infallible, StartError> {
     let s = &config.server;
-    let mut conf = ServerConf::default();
-    conf.threads = s.threads;
-    conf.work_stealing = s.work_stealing;
     // Pingora stops accepting on the signal, then waits `grace_period_seconds` before it tears
     // the runtimes down (cancelling what still runs). Our `grace_period` (keep accepting while
     // load balancers notice the pod is not ready) is spent in `DrainSignal` before Pingora hears
@@ -38,9 +35,14 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     // grace period, cut short by the phase thread as soon as nothing is in flight.
     let drain_window = s.graceful_shutdown_timeout;
     let accept_window = s.grace_period;
-    conf.grace_period_seconds = Some(whole_seconds(drain_window));
-    conf.graceful_shutdown_timeout_seconds = Some(1);
-    conf.upstream_keepalive_pool_size = s.upstream_keepalive_pool_size;
+    let conf = ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        grace_period_seconds: Some(whole_seconds(drain_window)),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        ..ServerConf::default()
+    };
     let (watch, debounce) = (s.watch_config, s.reload_debounce);
     let listeners = config.listeners.clone();
     let admin = config.admin.clone();
@@ -51,7 +53,13 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     let conf = Arc::clone(&server.configuration);
 
     for l in &listeners {
-        let gateway = Gateway::new(Arc::clone(&shared), ListenerInfo { name: l.name.clone(), tls: false });
+        let gateway = Gateway::new(
+            Arc::clone(&shared),
+            ListenerInfo {
+                name: l.name.clone(),
+                tls: false,
+            },
+        );
         let mut svc = http_proxy_service_with_name(&conf, gateway, &format!("listener {}", l.name));
         if l.h2c {
             if let Some(app) = svc.app_logic_mut() {
@@ -67,7 +75,10 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         server.add_service(svc);
     }
     if let Some(admin) = &admin {
-        let mut svc = Service::new("admin".to_owned(), HttpServer::new_app(AdminApp::new(Arc::clone(&shared))));
+        let mut svc = Service::new(
+            "admin".to_owned(),
+            HttpServer::new_app(AdminApp::new(Arc::clone(&shared))),
+        );
         svc.threads = Some(1);
         let mut sock = TcpSocketOptions::default();
         sock.so_reuseport = Some(true);
@@ -93,13 +104,23 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
                     ExecutionPhase::GracefulTerminate
                     | ExecutionPhase::ShutdownStarted
                     | ExecutionPhase::GracefulUpgradeTransferringFds => phase_shared.set_draining(),
-                    ExecutionPhase::ShutdownGracePeriod => exit_when_idle(&phase_shared, drain_window),
+                    ExecutionPhase::ShutdownGracePeriod => {
+                        exit_when_idle(&phase_shared, drain_window)
+                    }
                     _ => {}
                 }
             }
         })
-        .map_err(|source| StartError::Io { what: "phase thread", source })?;
-    server.run(RunArgs { shutdown_signal: Box::new(DrainSignal { shared: Arc::clone(&shared), accept_window }) });
+        .map_err(|source| StartError::Io {
+            what: "phase thread",
+            source,
+        })?;
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainSignal {
+            shared: Arc::clone(&shared),
+            accept_window,
+        }),
+    });
     std::process::exit(0)
 }
 
@@ -123,7 +144,10 @@ fn exit_when_idle(shared: &Shared, window: Duration) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    tracing::warn!(in_flight = shared.metrics.in_flight.get(), "drain window over; cancelling what is left");
+    tracing::warn!(
+        in_flight = shared.metrics.in_flight.get(),
+        "drain window over; cancelling what is left"
+    );
 }
 
 /// The process signals: SIGTERM marks the gateway not ready, keeps accepting for the accept
@@ -138,9 +162,11 @@ struct DrainSignal {
 impl ShutdownSignalWatch for DrainSignal {
     async fn recv(&self) -> ShutdownSignal {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut quit)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
-        else {
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
             tracing::error!("cannot install signal handlers; shutting down");
             return ShutdownSignal::FastShutdown;
         };

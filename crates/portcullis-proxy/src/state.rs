@@ -66,8 +66,13 @@ impl Shared {
     /// Builds the first runtime from an already validated config.
     pub fn new(config_path: PathBuf, config: Config) -> Result<Arc<Shared>, StartError> {
         let metrics = Metrics::new()?;
-        let access_log = AccessLog::start(metrics.access_log_dropped.clone())
-            .map_err(|source| StartError::Io { what: "access log thread", source })?;
+        let access_log =
+            AccessLog::start(metrics.access_log_dropped.clone()).map_err(|source| {
+                StartError::Io {
+                    what: "access log thread",
+                    source,
+                }
+            })?;
         let runtime = Runtime::build(config, None)?;
         metrics.last_reload_success.set(unix_now());
         let digest = files_digest(&config_path);
@@ -121,13 +126,19 @@ impl Shared {
         }
         let started = Instant::now();
         let result = self.try_reload();
-        self.metrics.reload_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .reload_duration
+            .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(generation) => {
                 *last_digest = digest;
                 self.metrics.reloads.with_label_values(&["ok"]).inc();
                 self.metrics.last_reload_success.set(unix_now());
-                tracing::info!(generation, elapsed_ms = started.elapsed().as_millis() as u64, "config reloaded");
+                tracing::info!(
+                    generation,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "config reloaded"
+                );
                 Ok(Some(generation))
             }
             Err(e) => {
@@ -149,7 +160,10 @@ impl Shared {
         let config = portcullis_config::load_path(&self.config_path)?;
         let previous = self.runtime.load_full();
         let old = &previous.config;
-        if old.server != config.server || old.listeners != config.listeners || old.admin != config.admin {
+        if old.server != config.server
+            || old.listeners != config.listeners
+            || old.admin != config.admin
+        {
             tracing::warn!("changes to `server`, `listeners` or `admin` take effect after a restart; routes, upstreams and policies were reloaded");
         }
         let runtime = Runtime::build(config, Some(&previous))?;
@@ -162,7 +176,9 @@ impl Shared {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// A digest of the config files' names and contents, to skip reloads that change nothing.

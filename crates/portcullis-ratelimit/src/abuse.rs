@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use portcullis_config::{AbuseCounter, AbuseRule, AbuseSpec, Scope};
-use portcullis_core::Deny;
+use portcullis_core::{Deny, RequestView};
 
 use crate::limiter::{retry_after_secs, Shared};
 use crate::RateLimitError;
@@ -80,6 +80,10 @@ impl BanTable {
                 map.insert(ip, ban);
             }
         }
+    }
+
+    pub(crate) fn count_active(&self, now: u64) -> usize {
+        self.bans.read().values().filter(|b| b.until > now).count()
     }
 
     fn active(&self, ip: IpAddr, now: u64) -> Option<u64> {
@@ -184,8 +188,14 @@ impl Abuse {
         })
     }
 
-    /// Refuses a banned client (403 or 429 as configured, reason `banned`). A read lock and
-    /// one hash lookup.
+    /// Refuses a banned client (403 or 429 as configured, reason `banned`, with `Retry-After`
+    /// set to the time the ban has left). A read lock and one hash lookup: call it before
+    /// anything expensive.
+    pub fn check(&self, req: &RequestView<'_>) -> Result<(), Deny> {
+        self.check_ban(req.client_ip)
+    }
+
+    /// [`check`](Self::check) for an address.
     pub fn check_ban(&self, ip: IpAddr) -> Result<(), Deny> {
         match self.shared.bans.active(ip, self.shared.now_ns()) {
             None => Ok(()),

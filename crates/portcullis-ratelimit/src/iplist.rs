@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use portcullis_config::IpListSpec;
-use portcullis_core::Deny;
+use portcullis_core::{Deny, RequestView};
 
 use crate::RateLimitError;
 
@@ -162,8 +162,13 @@ impl IpLists {
         })
     }
 
-    /// Checks a client on a route.
-    pub fn check(&self, route: &str, ip: IpAddr) -> Result<(), Deny> {
+    /// Checks the request's client address against the lists that apply to its route.
+    pub fn check(&self, req: &RequestView<'_>) -> Result<(), Deny> {
+        self.check_ip(req.route, req.client_ip)
+    }
+
+    /// [`check`](Self::check) for a route name and an address.
+    pub fn check_ip(&self, route: &str, ip: IpAddr) -> Result<(), Deny> {
         for l in self.lists.iter() {
             if !l.spec.routes.is_empty() && !l.spec.routes.iter().any(|r| r == route) {
                 continue;

@@ -32,7 +32,7 @@ async fn admitted(
     let h = http::HeaderMap::new();
     let mut ok = 0;
     for _ in 0..n {
-        if rl.check(&view(&h, ip), None).await.is_ok() {
+        if rl.check(&view(&h, ip)).await.is_ok() {
             ok += 1;
         }
         clock.advance(step);
@@ -64,10 +64,10 @@ async fn retry_after_is_honest_and_rounded_up() {
     let (rl, _, clock) = limiter(r#"[{ key: client_ip, limits: ["1/m burst 2"] }]"#);
     let h = http::HeaderMap::new();
     let req = view(&h, "192.0.2.1");
-    rl.check(&req, None).await.unwrap();
+    rl.check(&req).await.unwrap();
     clock.advance(Duration::from_millis(500));
-    rl.check(&req, None).await.unwrap();
-    let deny: Deny = rl.check(&req, None).await.unwrap_err();
+    rl.check(&req).await.unwrap();
+    let deny: Deny = rl.check(&req).await.unwrap_err();
     assert_eq!(deny.status, 429);
     assert_eq!(deny.reason, "rate_limited");
     // Next conformance is at 60s; 59.5s remain, rounded up.
@@ -76,18 +76,18 @@ async fn retry_after_is_honest_and_rounded_up() {
     assert!(header(&deny, "RateLimit").starts_with("\"r/0/0\";r=0;t="));
     clock.advance(Duration::from_millis(59_499));
     assert!(
-        rl.check(&req, None).await.is_err(),
+        rl.check(&req).await.is_err(),
         "one ms early must still be refused"
     );
     clock.advance(Duration::from_millis(1));
-    rl.check(&req, None).await.unwrap();
+    rl.check(&req).await.unwrap();
 }
 
 #[tokio::test]
 async fn admission_carries_remaining_and_reset() {
     let (rl, _, _) = limiter(r#"[{ key: client_ip, limits: ["10/s burst 5", "1000/h"] }]"#);
     let h = http::HeaderMap::new();
-    let a = rl.check(&view(&h, "192.0.2.1"), None).await.unwrap();
+    let a = rl.check(&view(&h, "192.0.2.1")).await.unwrap();
     let get = |n: &str| a.headers.iter().find(|(k, _)| *k == n).unwrap().1.clone();
     assert_eq!(
         get("RateLimit-Policy"),
@@ -105,13 +105,13 @@ async fn keys_are_independent_and_headers_compose_keys() {
     let mut b = http::HeaderMap::new();
     b.insert("x-tenant", "b".parse().unwrap());
     let none = http::HeaderMap::new();
-    assert!(rl.check(&view(&a, "192.0.2.1"), None).await.is_ok());
-    assert!(rl.check(&view(&a, "192.0.2.1"), None).await.is_err());
-    assert!(rl.check(&view(&b, "192.0.2.1"), None).await.is_ok());
-    assert!(rl.check(&view(&a, "192.0.2.2"), None).await.is_ok());
+    assert!(rl.check(&view(&a, "192.0.2.1")).await.is_ok());
+    assert!(rl.check(&view(&a, "192.0.2.1")).await.is_err());
+    assert!(rl.check(&view(&b, "192.0.2.1")).await.is_ok());
+    assert!(rl.check(&view(&a, "192.0.2.2")).await.is_ok());
     // Requests without the header share one counter rather than escaping the limit.
-    assert!(rl.check(&view(&none, "192.0.2.1"), None).await.is_ok());
-    assert!(rl.check(&view(&none, "192.0.2.1"), None).await.is_err());
+    assert!(rl.check(&view(&none, "192.0.2.1")).await.is_ok());
+    assert!(rl.check(&view(&none, "192.0.2.1")).await.is_err());
     let _ = clock;
 }
 
@@ -123,21 +123,54 @@ async fn exempt_networks_and_consumers_are_never_limited() {
     );
     let h = http::HeaderMap::new();
     for _ in 0..10 {
-        rl.check(&view(&h, "10.1.2.3"), None).await.unwrap();
+        rl.check(&view(&h, "10.1.2.3")).await.unwrap();
     }
     let ops = Identity {
         consumer: Some("ops".into()),
         ..Identity::default()
     };
     for _ in 0..10 {
-        rl.check(&view(&h, "10.1.2.3"), Some(&ops)).await.unwrap();
+        rl.check_identity(&view(&h, "10.1.2.3"), Some(&ops))
+            .await
+            .unwrap();
     }
     let alice = Identity {
         consumer: Some("alice".into()),
         ..Identity::default()
     };
-    rl.check(&view(&h, "10.1.2.3"), Some(&alice)).await.unwrap();
-    assert!(rl.check(&view(&h, "10.1.2.3"), Some(&alice)).await.is_err());
+    rl.check_identity(&view(&h, "10.1.2.3"), Some(&alice))
+        .await
+        .unwrap();
+    assert!(rl
+        .check_identity(&view(&h, "10.1.2.3"), Some(&alice))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_consumer_exemption_on_an_ip_policy_applies_after_authentication() {
+    let (rl, _, _) = limiter(
+        r#"[{ key: client_ip, limits: ["1/s burst 1"], exempt: { consumers: [partner] } }]"#,
+    );
+    assert!(rl.has_identity_policies());
+    let h = http::HeaderMap::new();
+    let req = view(&h, "192.0.2.1");
+    let partner = Identity {
+        consumer: Some("partner".into()),
+        ..Identity::default()
+    };
+    for _ in 0..10 {
+        // Before authentication the policy does not run: nobody is known to be exempt yet.
+        assert_eq!(rl.check(&req).await.unwrap().remaining, None);
+        rl.check_identity(&req, Some(&partner)).await.unwrap();
+    }
+    // Anonymous requests and other consumers from the same address share the IP's limit.
+    rl.check_identity(&req, None).await.unwrap();
+    let alice = Identity {
+        consumer: Some("alice".into()),
+        ..Identity::default()
+    };
+    assert!(rl.check_identity(&req, Some(&alice)).await.is_err());
 }
 
 #[tokio::test]
@@ -157,7 +190,7 @@ async fn quotas_follow_the_consumer_plan() {
         async move {
             let mut n = 0;
             for _ in 0..20 {
-                if rl.check(&req, Some(&id)).await.is_ok() {
+                if rl.check_identity(&req, Some(&id)).await.is_ok() {
                     n += 1;
                 }
             }
@@ -169,7 +202,7 @@ async fn quotas_follow_the_consumer_plan() {
     assert_eq!(count(who("u", Some("enterprise"))).await, 1);
     assert_eq!(count(who("n", None)).await, 1);
     let deny = rl
-        .check(&req, Some(&who("f", Some("free"))))
+        .check_identity(&req, Some(&who("f", Some("free"))))
         .await
         .unwrap_err();
     assert_eq!(header(&deny, "Retry-After"), "28800");
@@ -186,14 +219,48 @@ async fn each_policy_runs_in_exactly_one_of_the_two_calls() {
         consumer: Some("c".into()),
         ..Identity::default()
     };
-    rl.check(&view(&h, "192.0.2.1"), None).await.unwrap();
-    rl.check(&view(&h, "192.0.2.1"), Some(&id)).await.unwrap();
+    rl.check(&view(&h, "192.0.2.1")).await.unwrap();
+    rl.check_identity(&view(&h, "192.0.2.1"), Some(&id))
+        .await
+        .unwrap();
     let m = shared.metrics();
     assert_eq!(m.len(), 2);
     assert!(
         m.iter()
             .all(|(_, m)| m.allowed.load(Ordering::Relaxed) == 1),
         "{m:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_response_carries_the_most_constrained_of_both_checks() {
+    let (rl, _, _) = limiter(
+        r#"[{ key: client_ip, limits: ["10/s burst 5"] }, { key: consumer, limits: ["1/m burst 2"] }]"#,
+    );
+    let h = http::HeaderMap::new();
+    let id = Identity {
+        consumer: Some("c".into()),
+        ..Identity::default()
+    };
+    let before = rl.check(&view(&h, "192.0.2.1")).await.unwrap();
+    let after = rl
+        .check_identity(&view(&h, "192.0.2.1"), Some(&id))
+        .await
+        .unwrap();
+    assert_eq!((before.remaining, after.remaining), (Some(4), Some(1)));
+    let merged = before.clone().merge(after.clone());
+    assert_eq!(merged, after);
+    assert_eq!(after.clone().merge(before), after);
+    assert_eq!(
+        merged.headers,
+        vec![
+            ("RateLimit-Policy", "\"r/1/0\";q=1;w=60".to_owned()),
+            ("RateLimit", "\"r/1/0\";r=1;t=60".to_owned()),
+        ]
+    );
+    assert_eq!(
+        portcullis_ratelimit::Admission::default().merge(merged.clone()),
+        merged
     );
 }
 
@@ -207,15 +274,15 @@ async fn a_reload_keeps_the_counters_of_an_unchanged_policy() {
     ));
     let h = http::HeaderMap::new();
     let first = RateLimiter::from_spec("r", &spec, &shared).unwrap();
-    first.check(&view(&h, "192.0.2.1"), None).await.unwrap();
+    first.check(&view(&h, "192.0.2.1")).await.unwrap();
     let reloaded = RateLimiter::from_spec("r", &spec, &shared).unwrap();
-    assert!(reloaded.check(&view(&h, "192.0.2.1"), None).await.is_err());
+    assert!(reloaded.check(&view(&h, "192.0.2.1")).await.is_err());
     let changed = route_limits(&config(
         r#"[{ key: client_ip, limits: ["2/m burst 1"] }]"#,
         "",
     ));
     let other = RateLimiter::from_spec("r", &changed, &shared).unwrap();
-    assert!(other.check(&view(&h, "192.0.2.1"), None).await.is_ok());
+    assert!(other.check(&view(&h, "192.0.2.1")).await.is_ok());
     let m = &shared.metrics()[0].1;
     assert_eq!(m.limited.load(Ordering::Relaxed), 1);
 }
@@ -338,9 +405,11 @@ async fn a_ban_can_be_lifted() {
         auth_failed: false,
         waf_hit: true,
     });
-    assert!(a.check_ban(ip).is_err());
+    let h = http::HeaderMap::new();
+    let req = view(&h, "2001:db8::1");
+    assert_eq!(a.check(&req).unwrap_err().reason, "banned");
     assert!(a.unban(ip).await.unwrap());
-    a.check_ban(ip).unwrap();
+    a.check(&req).unwrap();
 }
 
 #[test]
@@ -388,7 +457,13 @@ fn ip_lists_deny_wins_and_allow_lists_shut_out_the_rest() {
         ),
     );
     let lists = IpLists::from_spec(&cfg.protection.ip_lists).unwrap();
-    let check = |route: &str, ip: &str| lists.check(route, ip.parse().unwrap());
+    let h = http::HeaderMap::new();
+    let check = |route: &str, ip: &str| {
+        lists.check(&portcullis_core::RequestView {
+            route,
+            ..view(&h, ip)
+        })
+    };
     assert_eq!(check("r", "203.0.113.5").unwrap_err().reason, "ip_denied");
     assert_eq!(check("r", "198.51.100.9").unwrap_err().status, 403);
     assert!(check("r", "192.0.2.1").is_ok());
@@ -428,4 +503,134 @@ fn in_flight_limit_sheds_with_503_and_the_guard_releases() {
     // A reload sees the requests still in flight.
     let again = Concurrency::from_spec(&cfg.protection.concurrency, &shared);
     assert_eq!(again.in_flight("r"), 1);
+}
+
+#[test]
+fn adaptive_mode_tightens_a_slow_pool_and_recovers_under_use() {
+    let shared = Shared::new(SharedOptions::default(), FakeClock::new());
+    let cfg = config(
+        "[]",
+        "concurrency: { upstreams: { app: 10 }, adaptive: { latency_target: 100ms, min: 3 } }\n",
+    );
+    let c = Concurrency::from_spec(&cfg.protection.concurrency, &shared);
+    let slow = Duration::from_millis(300);
+    let fast = Duration::from_millis(20);
+    assert_eq!(c.pool("app"), Some((0, 10)));
+    // 10 -> 9 -> 8 -> 7 -> 6 -> 5 -> 4 -> 3, then the floor holds.
+    for _ in 0..5 {
+        c.record("app", slow, false);
+    }
+    assert_eq!(c.pool("app"), Some((0, 5)));
+    c.record("app", fast, true); // a failure counts like a slow response
+    assert_eq!(c.pool("app"), Some((0, 4)));
+    for _ in 0..10 {
+        c.record("app", slow, false);
+    }
+    assert_eq!(c.pool("app"), Some((0, 3)));
+    let held: Vec<_> = (0..3).map(|_| c.enter("r", Some("app")).unwrap()).collect();
+    assert_eq!(c.enter("r", Some("app")).unwrap_err().status, 503);
+    // Fast responses while the limit is in use raise it one at a time, up to the maximum.
+    c.record("app", fast, false);
+    assert_eq!(c.pool("app"), Some((3, 4)));
+    let more: Vec<_> = (0..7).map(|_| c.enter("r", Some("app"))).collect();
+    let admitted = more.iter().filter(|g| g.is_ok()).count();
+    assert_eq!(admitted, 1);
+    // It grows while at least half of it is in use: 4 in flight carry it to 9, not 10.
+    for _ in 0..20 {
+        c.record("app", fast, false);
+    }
+    assert_eq!(c.pool("app"), Some((4, 9)));
+    drop((held, more));
+    c.record("app", slow, false);
+    // A reload keeps the adapted limit; an idle pool does not grow.
+    let again = Concurrency::from_spec(&cfg.protection.concurrency, &shared);
+    assert_eq!(again.pool("app"), Some((0, 8)));
+    again.record("app", fast, false);
+    assert_eq!(again.pool("app"), Some((0, 8)), "idle: no increase");
+    let held: Vec<_> = (0..8)
+        .map(|_| again.enter("r", Some("app")).unwrap())
+        .collect();
+    for _ in 0..5 {
+        again.record("app", fast, false);
+    }
+    assert_eq!(again.pool("app"), Some((8, 10)), "never above the maximum");
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_thresholds_map_overrides_limits_per_key_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("tenants.map");
+    std::fs::write(
+        &map,
+        "# tenant  limits\nacme 3/s burst 3, 100/d\n\nbig 10/s # vip\n",
+    )
+    .unwrap();
+    let cfg = config(
+        &format!(
+            r#"[{{ key: "header:x-tenant", limits: ["1/s burst 1"], overrides_file: "{}" }}]"#,
+            map.display()
+        ),
+        "",
+    );
+    let clock = FakeClock::new();
+    let shared = Shared::new(SharedOptions::default(), clock.clone());
+    let rl = RateLimiter::from_spec("r", &route_limits(&cfg), &shared).unwrap();
+    assert_eq!(rl.files(), vec![map.clone()]);
+    let tenant = |t: &str| {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-tenant", t.parse().unwrap());
+        h
+    };
+    let (acme, big, other) = (tenant("acme"), tenant("big"), tenant("other"));
+    let count = |h: &http::HeaderMap| {
+        let h = h.clone();
+        let rl = &rl;
+        async move {
+            let mut n = 0;
+            for _ in 0..20 {
+                if rl.check(&view(&h, "192.0.2.1")).await.is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        }
+    };
+    assert_eq!(count(&acme).await, 3);
+    assert_eq!(count(&big).await, 10);
+    assert_eq!(count(&other).await, 1);
+    let deny = rl.check(&view(&acme, "192.0.2.1")).await.unwrap_err();
+    let policy = header(&deny, "RateLimit-Policy");
+    assert!(
+        policy.contains(";q=3;w=1, ") && policy.contains(";q=100;w=86400"),
+        "{policy}"
+    );
+
+    // An edited line gets fresh counters; a broken file keeps the map in use.
+    std::fs::write(&map, "acme 5/s burst 5\n").unwrap();
+    rl.reload_files().unwrap();
+    assert_eq!(count(&acme).await, 5);
+    assert_eq!(
+        count(&big).await,
+        0,
+        "big now has the policy's own 1/s, spent"
+    );
+    std::fs::write(&map, "acme 5/s\nacme 0/s\n").unwrap();
+    let err = rl.reload_files().unwrap_err().to_string();
+    assert!(
+        err.contains("tenants.map:2") && err.contains("rate 0"),
+        "{err}"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(count(&acme).await, 5, "still the last good map");
+}
+
+#[test]
+fn request_path_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let (rl, _, _) = limiter(r#"[{ key: client_ip, limits: ["1/s"] }]"#);
+    let h = http::HeaderMap::new();
+    let req = view(&h, "192.0.2.1");
+    send(rl.check(&req));
+    send(rl.check_identity(&req, None));
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::SystemClock;
 use portcullis_ratelimit::{Abuse, Observation, RateLimiter, RedisState, Shared, SharedOptions};
-use support::{config, eventually, eventually_async, route_limits, view, RedisServer};
+use support::{config, eventually, eventually_async, header, route_limits, view, RedisServer};
 
 const POLICIES: &str = r#"[{ name: open, key: client_ip, limits: ["10/s burst 5"], scope: shared },
   { name: closed, key: "header:x-closed", limits: ["10/s burst 5"], scope: shared, on_redis_error: fail_closed }]"#;
@@ -62,7 +62,7 @@ async fn alternate(gws: &[&RateLimiter], ip: &str, n: usize) -> (usize, Duration
     let start = Instant::now();
     let mut ok = 0;
     for i in 0..n {
-        if gws[i % gws.len()].check(&view(&h, ip), None).await.is_ok() {
+        if gws[i % gws.len()].check(&view(&h, ip)).await.is_ok() {
             ok += 1;
         }
     }
@@ -86,6 +86,45 @@ async fn two_gateways_enforce_one_combined_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_denial_carries_an_honest_retry_after_from_either_gateway() {
+    let server = RedisServer::start();
+    let cfg = config(
+        r#"[{ key: client_ip, limits: ["1/m burst 2"], scope: shared }]"#,
+        &redis_section(&server),
+    );
+    let mut gws = Vec::new();
+    for _ in 0..2 {
+        let shared = Shared::new(
+            SharedOptions {
+                redis: cfg.protection.redis.clone(),
+                ..SharedOptions::default()
+            },
+            Arc::new(SystemClock),
+        );
+        eventually(Duration::from_secs(10), "redis connection", || {
+            shared.redis_state() == RedisState::Up
+        })
+        .await;
+        gws.push(RateLimiter::from_spec("r", &route_limits(&cfg), &shared).unwrap());
+    }
+    let h = http::HeaderMap::new();
+    let req = view(&h, "192.0.2.7");
+    let first = gws[0].check(&req).await.unwrap();
+    assert_eq!(first.remaining, Some(1));
+    let second = gws[1].check(&req).await.unwrap();
+    assert_eq!(second.remaining, Some(0), "b sees a's admission");
+    for gw in &gws {
+        let deny = gw.check(&req).await.unwrap_err();
+        assert_eq!((deny.status, deny.reason), (429, "rate_limited"));
+        // The next admission is 60s after the first one, on Redis's clock: at most 60s away
+        // and, this soon after, more than 55s away.
+        let retry: u64 = header(&deny, "Retry-After").parse().unwrap();
+        assert!((56..=60).contains(&retry), "Retry-After {retry}");
+        assert!(header(&deny, "RateLimit").contains(";r=0;t="));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     let mut server = RedisServer::start();
     let (a, sa, _) = gateway(&server, "").await;
@@ -98,7 +137,7 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     for i in 0..40 {
         let gw = if i % 2 == 0 { &a.open } else { &b.open };
         let t = Instant::now();
-        if gw.check(&view(&h, "192.0.2.2"), None).await.is_ok() {
+        if gw.check(&view(&h, "192.0.2.2")).await.is_ok() {
             ok += 1;
         }
         assert!(
@@ -119,11 +158,7 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     let mut hc = http::HeaderMap::new();
     hc.insert("x-closed", "1".parse().unwrap());
     let t = Instant::now();
-    let deny = a
-        .closed
-        .check(&view(&hc, "192.0.2.3"), None)
-        .await
-        .unwrap_err();
+    let deny = a.closed.check(&view(&hc, "192.0.2.3")).await.unwrap_err();
     assert!(t.elapsed() < Duration::from_millis(500));
     assert_eq!((deny.status, deny.reason), (503, "ratelimit_unavailable"));
     assert!(sa.metrics()[0].1.fail_closed.load(Ordering::Relaxed) >= 1);
@@ -133,7 +168,7 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let before = open.redis_errors.load(Ordering::Relaxed);
-        let _ = a.open.check(&view(&h, "192.0.2.99"), None).await;
+        let _ = a.open.check(&view(&h, "192.0.2.99")).await;
         if open.redis_errors.load(Ordering::Relaxed) == before {
             break;
         }
@@ -153,7 +188,7 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
         ok >= 5 && ok <= 5 + refill,
         "after recovery admitted {ok} in {elapsed:?}"
     );
-    a.closed.check(&view(&hc, "192.0.2.3"), None).await.unwrap();
+    a.closed.check(&view(&hc, "192.0.2.3")).await.unwrap();
 }
 
 /// Whether a gateway answers from Redis again (connection back, breaker closed): its
@@ -161,10 +196,7 @@ async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
 async fn answers_from_redis(gw: &Gateway) -> bool {
     let mut hc = http::HeaderMap::new();
     hc.insert("x-closed", "probe".parse().unwrap());
-    gw.closed
-        .check(&view(&hc, "192.0.2.100"), None)
-        .await
-        .is_ok()
+    gw.closed.check(&view(&hc, "192.0.2.100")).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,15 +215,11 @@ async fn a_hung_redis_costs_at_most_the_timeout_then_the_breaker_skips_it() {
     for i in 0..40 {
         let t = Instant::now();
         if i % 2 == 0 {
-            if a.open.check(&view(&h, "192.0.2.5"), None).await.is_ok() {
+            if a.open.check(&view(&h, "192.0.2.5")).await.is_ok() {
                 ok += 1;
             }
         } else {
-            let deny = a
-                .closed
-                .check(&view(&hc, "192.0.2.5"), None)
-                .await
-                .unwrap_err();
+            let deny = a.closed.check(&view(&hc, "192.0.2.5")).await.unwrap_err();
             assert_eq!(deny.status, 503);
         }
         slowest = slowest.max(t.elapsed());
@@ -249,6 +277,7 @@ async fn thirty_failed_logins_ban_the_client_on_every_gateway_until_expiry() {
     })
     .await;
     assert!(b.list_bans().iter().any(|x| x.ip == ip));
+    assert_eq!((sa.active_bans(), sb.active_bans()), (1, 1));
     eventually(Duration::from_secs(5), "ban expires on both", || {
         a.check_ban(ip).is_ok() && b.check_ban(ip).is_ok()
     })

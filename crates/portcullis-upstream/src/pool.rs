@@ -60,7 +60,9 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("name", &self.spec.name).finish_non_exhaustive()
+        f.debug_struct("Pool")
+            .field("name", &self.spec.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +88,10 @@ impl Pool {
         }
         let mut backends = Backends::new(Static::new(set));
         if let Some(hc) = &spec.health_check {
-            let (ok, fail) = (hc.healthy_after.get() as usize, hc.unhealthy_after.get() as usize);
+            let (ok, fail) = (
+                hc.healthy_after.get() as usize,
+                hc.unhealthy_after.get() as usize,
+            );
             match &hc.kind {
                 HealthCheckKind::Tcp => {
                     let mut check = TcpHealthCheck::new();
@@ -97,7 +102,10 @@ impl Pool {
                 }
                 HealthCheckKind::Http { path, host } => {
                     let host = host.clone().unwrap_or_else(|| {
-                        spec.backends.first().map(|b| b.address.clone()).unwrap_or_default()
+                        spec.backends
+                            .first()
+                            .map(|b| b.address.clone())
+                            .unwrap_or_default()
                     });
                     let mut check = HttpHealthCheck::new(&host, false);
                     check.consecutive_success = ok;
@@ -105,7 +113,10 @@ impl Pool {
                     check.peer_template.options.connection_timeout = Some(hc.timeout);
                     check.peer_template.options.read_timeout = Some(hc.timeout);
                     check.req = health_request(path, &host).map_err(|message| {
-                        UpstreamError::HealthCheck { pool: spec.name.clone(), message }
+                        UpstreamError::HealthCheck {
+                            pool: spec.name.clone(),
+                            message,
+                        }
                     })?;
                     check.validator = Some(Box::new(|resp: &ResponseHeader| {
                         let code = resp.status.as_u16();
@@ -166,14 +177,20 @@ impl Pool {
         let pick = |skip_ejected: bool| {
             self.lb
                 .select_with(b"", max_iterations, |b, healthy| {
-                    let Some(addr) = b.addr.as_inet() else { return false };
-                    healthy
-                        && !tried.contains(addr)
-                        && !(skip_ejected && ejected.contains(addr))
+                    let Some(addr) = b.addr.as_inet() else {
+                        return false;
+                    };
+                    healthy && !tried.contains(addr) && !(skip_ejected && ejected.contains(addr))
                 })
                 .and_then(|b| b.addr.as_inet().copied())
         };
-        pick(true).or_else(|| if ejected.is_empty() { None } else { pick(false) })
+        pick(true).or_else(|| {
+            if ejected.is_empty() {
+                None
+            } else {
+                pick(false)
+            }
+        })
     }
 
     /// The peer for one attempt at `addr`, with the pool's timeouts.
@@ -222,7 +239,9 @@ impl Pool {
 
     /// Runs one round of active checks if one is due; returns whether it ran.
     pub async fn health_check_if_due(&self, now: Instant) -> bool {
-        let Some(hc) = &self.spec.health_check else { return false };
+        let Some(hc) = &self.spec.health_check else {
+            return false;
+        };
         {
             let mut next = self.next_check.lock();
             if *next > now {
@@ -234,7 +253,8 @@ impl Pool {
         let mut previous = self.health.lock();
         for status in self.status(Instant::now()) {
             let before = previous.insert(status.address, status.healthy);
-            if before.is_some_and(|b| b != status.healthy) || (before.is_none() && !status.healthy) {
+            if before.is_some_and(|b| b != status.healthy) || (before.is_none() && !status.healthy)
+            {
                 if status.healthy {
                     tracing::info!(upstream = %self.spec.name, backend = %status.address, "backend healthy");
                 } else {
@@ -266,7 +286,9 @@ impl Pool {
                     address: addr,
                     weight: self.weights.get(&addr).copied().unwrap_or(1),
                     healthy: self.lb.backends().ready(b),
-                    ejected: passive.get(&addr).is_some_and(|p| p.ejected_until.is_some_and(|t| t > now)),
+                    ejected: passive
+                        .get(&addr)
+                        .is_some_and(|p| p.ejected_until.is_some_and(|t| t > now)),
                 })
             })
             .collect();
@@ -278,7 +300,8 @@ impl Pool {
 fn health_request(path: &str, host: &str) -> Result<RequestHeader, String> {
     let mut req = RequestHeader::build("GET", path.as_bytes(), None).map_err(|e| e.to_string())?;
     req.insert_header("Host", host).map_err(|e| e.to_string())?;
-    req.insert_header("User-Agent", "portcullis-health-check").map_err(|e| e.to_string())?;
+    req.insert_header("User-Agent", "portcullis-health-check")
+        .map_err(|e| e.to_string())?;
     Ok(req)
 }
 
@@ -350,12 +373,18 @@ mod tests {
                 first += 1;
             }
         }
-        assert!((2880..=3120).contains(&first), "3:1 weights gave {first}/4000");
+        assert!(
+            (2880..=3120).contains(&first),
+            "3:1 weights gave {first}/4000"
+        );
     }
 
     #[test]
     fn skips_tried_backends_and_reports_exhaustion() {
-        let pool = Pool::from_spec(&spec("[{ address: \"127.0.0.1:9001\" }, { address: \"127.0.0.1:9002\" }]")).unwrap();
+        let pool = Pool::from_spec(&spec(
+            "[{ address: \"127.0.0.1:9001\" }, { address: \"127.0.0.1:9002\" }]",
+        ))
+        .unwrap();
         let now = Instant::now();
         let a = pool.select(&[], now).unwrap();
         let b = pool.select(&[a], now).unwrap();
@@ -365,7 +394,10 @@ mod tests {
 
     #[test]
     fn ejects_after_consecutive_failures_and_readmits_after_the_ejection() {
-        let pool = Pool::from_spec(&spec("[{ address: \"127.0.0.1:9001\" }, { address: \"127.0.0.1:9002\" }]")).unwrap();
+        let pool = Pool::from_spec(&spec(
+            "[{ address: \"127.0.0.1:9001\" }, { address: \"127.0.0.1:9002\" }]",
+        ))
+        .unwrap();
         let bad: SocketAddr = "127.0.0.1:9001".parse().unwrap();
         let now = Instant::now();
         assert!(!pool.record_connect_failure(bad, now));
@@ -385,9 +417,15 @@ mod tests {
         let a = spec("[{ address: \"127.0.0.1:9001\" }]");
         let first = PoolSet::build([&a], None).unwrap();
         let second = PoolSet::build([&a], Some(&first)).unwrap();
-        assert!(Arc::ptr_eq(first.get("app").unwrap(), second.get("app").unwrap()));
+        assert!(Arc::ptr_eq(
+            first.get("app").unwrap(),
+            second.get("app").unwrap()
+        ));
         let changed = spec("[{ address: \"127.0.0.1:9002\" }]");
         let third = PoolSet::build([&changed], Some(&second)).unwrap();
-        assert!(!Arc::ptr_eq(second.get("app").unwrap(), third.get("app").unwrap()));
+        assert!(!Arc::ptr_eq(
+            second.get("app").unwrap(),
+            third.get("app").unwrap()
+        ));
     }
 }

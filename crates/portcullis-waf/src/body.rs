@@ -40,6 +40,51 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
 
 /// Multipart parts: each part's name, filename and content. Returns false when the body is
 /// malformed (no boundary found).
+/// A part without the blank line after its headers: the leading `Name: value` lines are
+/// headers (as lenient servers read them), the rest is content.
+fn split_headers_leniently(part: &str) -> (&str, &str) {
+    let mut end = 0;
+    for line in part.split_inclusive('\n') {
+        let t = line.trim_end();
+        let header = t.split_once(':').is_some_and(|(n, _)| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+        if !header {
+            break;
+        }
+        end += line.len();
+    }
+    (
+        part.get(..end).unwrap_or_default(),
+        part.get(end..).unwrap_or_default(),
+    )
+}
+
+/// Target of the marker field [`multipart`] adds for a Content-Disposition whose quoted
+/// values hide parameter syntax (`name=";x"`, `name="a=b"`): parsers disagree on them.
+pub(crate) const AMBIGUOUS_DISPOSITION: &str = "body:ambiguous_disposition";
+
+fn ambiguous_disposition(line: &str) -> bool {
+    let mut in_quote = false;
+    let mut prev = ' ';
+    // Start of a run that may be an HTML entity (`&auml;`), whose `;` is harmless.
+    let mut entity = false;
+    for c in line.chars() {
+        match c {
+            '"' if prev != '\\' => in_quote = !in_quote,
+            '&' => entity = true,
+            ';' if in_quote && !entity => return true,
+            c if c.is_ascii_alphanumeric() || c == '#' => {}
+            _ => entity = false,
+        }
+        if c == ';' {
+            entity = false;
+        }
+        prev = c;
+    }
+    in_quote
+}
+
 pub(crate) fn multipart(body: &str, boundary: &str, out: &mut Vec<Field>, max: usize) -> bool {
     if boundary.is_empty() || boundary.len() > 200 {
         return false;
@@ -59,7 +104,7 @@ pub(crate) fn multipart(body: &str, boundary: &str, out: &mut Vec<Field>, max: u
         let (head, content) = part
             .split_once("\r\n\r\n")
             .or_else(|| part.split_once("\n\n"))
-            .unwrap_or(("", part));
+            .unwrap_or_else(|| split_headers_leniently(part));
         let content = content
             .strip_suffix("\r\n")
             .or_else(|| content.strip_suffix('\n'))
@@ -68,6 +113,13 @@ pub(crate) fn multipart(body: &str, boundary: &str, out: &mut Vec<Field>, max: u
         for line in head.lines() {
             let lower = line.to_ascii_lowercase();
             if lower.starts_with("content-disposition") {
+                if ambiguous_disposition(line) {
+                    out.push(Field {
+                        target: AMBIGUOUS_DISPOSITION.to_owned(),
+                        name: String::new(),
+                        value: line.to_owned(),
+                    });
+                }
                 for p in line.split(';').skip(1) {
                     if let Some((k, v)) = p.trim().split_once('=') {
                         let v = v.trim().trim_matches('"').to_owned();
@@ -184,7 +236,13 @@ pub(crate) fn xml_external_reference(s: &str) -> Option<&'static str> {
     if remote("schemalocation") {
         return Some("remote schema location");
     }
-    let include = ["<xs:include", "<xs:import", "<xs:redefine", "<xsd:include", "<xsd:import"];
+    let include = [
+        "<xs:include",
+        "<xs:import",
+        "<xs:redefine",
+        "<xsd:include",
+        "<xsd:import",
+    ];
     if include.iter().any(|t| lower.contains(t)) && remote("namespace") {
         return Some("remote schema include");
     }

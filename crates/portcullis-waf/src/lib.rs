@@ -365,8 +365,12 @@ impl Waf {
             acc.hit(rules::CONTROL_CHARS, "path", &path);
         }
         self.scan_text(&path, "path", &self.paths, &mut acc);
-        if let Some(r) = xss::detect(&path) {
-            acc.hit(rules::XSS, "path", &format!("{r}: {path}"));
+        // Words like `document.cookie` name documentation pages; only markup, quotes or
+        // calls make a path script.
+        if path.contains(['<', '"', '\'', '(', '`']) {
+            if let Some(r) = xss::detect(&path) {
+                acc.hit(rules::XSS, "path", &format!("{r}: {path}"));
+            }
         }
         if path.contains('\'') || path.contains("union") || path.contains(';') {
             if let Some(r) = sqli::detect(&path) {
@@ -412,6 +416,9 @@ impl Waf {
                 for c in v.split(';') {
                     let (k, val) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
                     let target = format!("cookie:{}", k.to_ascii_lowercase());
+                    // Cookie names are attacker-chosen too (class names, markup).
+                    let name = decode::normalise(k);
+                    self.scan_text(&name, &target, &self.names, &mut acc);
                     let val = decode::url_decode_multi(val, false);
                     self.scan_value(&val, &target, &mut acc);
                 }
@@ -559,7 +566,8 @@ impl Waf {
                     && (a.bytes().chain(b.bytes()))
                         .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
             });
-            if !valid {
+            let charsets = ct.matches("charset").count();
+            if !valid || charsets > 1 || !allowed_part_charset(&ct) {
                 acc.hit(rules::BAD_CONTENT_TYPE, "header:content-type", &ct);
             }
         }
@@ -762,6 +770,9 @@ impl Waf {
             if f.target == "body:filename" && script_file_name(&f.value) {
                 acc.hit(rules::SCRIPT_UPLOAD, &f.target, &f.value);
             }
+            if f.target == body::AMBIGUOUS_DISPOSITION {
+                acc.hit(rules::MULTIPART_BAD, "body", &f.value);
+            }
             if f.target == "body:part_header" && !allowed_part_charset(&f.value) {
                 acc.hit(rules::MULTIPART_CHARSET, &f.target, &f.value);
             }
@@ -782,15 +793,26 @@ impl Waf {
 /// `<framework>_session`, `session_id`, `<name>.sid`, `<name>:sess`.
 fn session_param(name: &str) -> bool {
     rules::SESSION_PARAMS.contains(&name)
-        || ["_session", "-session", "sessionid", "session_id", "session-id", ".sid", ":sess"]
-            .iter()
-            .any(|s| name.ends_with(s))
+        || [
+            "_session",
+            "-session",
+            "sessionid",
+            "session_id",
+            "session-id",
+            ".sid",
+            ":sess",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 /// Headers some upload clients use to carry the file name.
 fn upload_name_header(name: &str) -> bool {
     let squashed: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
-    matches!(squashed.as_str(), "xfilename" | "xfile" | "filename" | "xuploadfilename")
+    matches!(
+        squashed.as_str(),
+        "xfilename" | "xfile" | "filename" | "xuploadfilename"
+    )
 }
 
 /// Whether an uploaded file name ends in an extension the server may execute (trailing dots,
@@ -800,6 +822,10 @@ fn script_file_name(name: &str) -> bool {
         .trim_end_matches(|c: char| c == '.' || c.is_whitespace() || c == '\0')
         .to_ascii_lowercase();
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    // A PHP session file planted by upload is a session-hijack primitive.
+    if base.starts_with("sess_") && base.len() >= 20 {
+        return true;
+    }
     // The last extension decides, except PHP, which Apache runs in any position
     // (`shell.php.jpg`).
     let mut exts = base.split('.').skip(1).peekable();

@@ -175,12 +175,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_001, "rce", 5, 1, "shell command after a separator"),
         T_VALUE | T_PATH,
-        r"(?:[;|&`\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr)(?:$|[\s;|&<>`)]|\$\{)",
+        r"(?:[;|&\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr|cd\s+[/~.\\$]\S*|pwd|perf|aptitude|regedit|iwr|irm|iex|rmt|rmt-tar|comm|column|ansible[\w-]*|chef-[\w-]+|cscli|cpulimit|lastlogin|invoke-\w+|start-process|bitsadmin|curl\.exe|wget\.exe)(?:$|[\s;|&<>`)'\x22]|\$\{)",
     ),
     sig(
         r(240_002, "rce", 5, 1, "command substitution with a command"),
         T_VALUE | T_PATH,
-        r"\$\(\s*[a-z_][\w.-]*(?:\s[^)]*)?\)|`\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|python[23]?|perl|ruby|php|echo|ping|nslookup|dig|rm|sleep|base64|awk|sed|grep|head|tail|env|printenv|ifconfig|netstat|ps|cut|tr|hostname|uptime|who|w|pwd|touch|chmod|find|xargs|sort|more|less)(?:\s[^`]*)?`",
+        r"\$\(\(?\s*[\w$(]|\$\[\s*\d|`\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|python[23]?|perl|ruby|php|echo|ping|nslookup|dig|rm|sleep|base64|awk|sed|grep|head|tail|env|printenv|ifconfig|netstat|ps|cut|tr|hostname|uptime|who|w|pwd|touch|chmod|find|xargs|sort|more|less)(?:\s[^`]*)?`",
     ),
     sig(
         r(240_003, "rce", 5, 1, "shell path or interpreter"),
@@ -223,7 +223,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_002, "php", 5, 1, "PHP code execution function"),
         T_VALUE | T_PATH,
-        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_cfg_var|hex2bin)\s*(?:\(|/\*.*\*/\s*\()",
+        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_defined_functions|get_cfg_var|hex2bin|curl_init|gzdecode|bzdecompress|strip_tags|filegroup|fileowner|getcwd|phpversion|php_uname)(?:\s|#[^\n]*\n|//[^\n]*\n|/\*.*?\*/)*\(",
     ),
     sig(
         r(250_003, "php", 5, 1, "PHP superglobal or variable function"),
@@ -296,7 +296,13 @@ pub(crate) const SIGS: &[Sig] = &[
         r"[\r\n]\s*http/\d|[\r\n]{2}\s*<(?:html|script|body)",
     ),
     sig(
-        r(250_006, "php", 5, 1, "parenthesised PHP function name called"),
+        r(
+            250_006,
+            "php",
+            5,
+            1,
+            "parenthesised PHP function name called",
+        ),
         T_VALUE,
         r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|create_function|call_user_func)\s*['"]?\s*\)\s*\("#,
     ),
@@ -308,9 +314,20 @@ pub(crate) const SIGS: &[Sig] = &[
     ),
     // Shell globs standing in for letters of a system path (`/etc/[p]asswd`).
     sig(
-        r(240_009, "rce", 5, 1, "shell glob or process substitution in a system path"),
+        r(
+            240_009,
+            "rce",
+            5,
+            1,
+            "shell glob or process substitution in a system path",
+        ),
         T_VALUE | T_PATH,
-        r#"(?:^|[\s;|&'"=(`])/(?:etc|bin|sbin|usr|proc|dev|tmp|var|root|home)/[\w./-]*\[[^\]/\s]{1,12}\]|(?:^|[\s;|&])[<>]\(\s*[a-z]"#,
+        r#"(?:^|[\s;|&'"=(`])/(?:etc|bin|sbin|usr|proc|dev|tmp|var|root|home)/[\w./-]*\[[^\]/\s]{1,12}\]|(?:^|[\s;|&])[<>]\(\s*[a-z]|\{,[\w/.-]+,|(?:^|[\s;|&])\\[a-z]{2,}\b"#,
+    ),
+    sig(
+        r(240_010, "rce", 5, 1, "command run through a wrapper"),
+        T_VALUE,
+        r"(?:^|[;|&\n`]\s*)['\x22]?(?:time|nohup|strace|ltrace|nice|timeout|sudo|doas|env|cpulimit|stdbuf|unbuffer|xargs|busybox)(?:\s+-{1,2}[\w=-]+(?:\s+\d+)?)*\s+(?:sh|bash|zsh|dash|ksh|whoami|id|uname|ifconfig|ipconfig|cat|ls|wget|curl|nc|python\d?|perl|ruby|php|chef-[\w-]+|ansible[\w-]*)\b",
     ),
     // Server-side includes.
     sig(
@@ -344,7 +361,13 @@ pub(crate) const SIGS: &[Sig] = &[
     ),
     // Dot-directories of tools and agents that hold credentials or configuration.
     sig(
-        r(220_004, "lfi", 5, 1, "access to a restricted dot-file or directory"),
+        r(
+            220_004,
+            "lfi",
+            5,
+            1,
+            "access to a restricted dot-file or directory",
+        ),
         T_PATH,
         r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|aider[\w.-]*|gemini|copilot|config/gcloud)(?:/|$)",
     ),
@@ -468,9 +491,39 @@ pub(crate) const SCANNERS: &[&str] = &[
 
 /// MongoDB query and update operators (without the `$`), for operator-shaped names.
 pub(crate) const NOSQL_OPERATORS: &[&str] = &[
-    "ne", "eq", "gt", "gte", "lt", "lte", "in", "nin", "regex", "where", "exists", "or", "and",
-    "not", "nor", "elemmatch", "expr", "function", "accumulator", "type", "mod", "all", "size",
-    "text", "jsonschema", "set", "unset", "inc", "push", "pull", "rename", "lookup", "match",
+    "ne",
+    "eq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "nin",
+    "regex",
+    "where",
+    "exists",
+    "or",
+    "and",
+    "not",
+    "nor",
+    "elemmatch",
+    "expr",
+    "function",
+    "accumulator",
+    "type",
+    "mod",
+    "all",
+    "size",
+    "text",
+    "jsonschema",
+    "set",
+    "unset",
+    "inc",
+    "push",
+    "pull",
+    "rename",
+    "lookup",
+    "match",
 ];
 
 /// Script extensions a server may execute, for upload file names.

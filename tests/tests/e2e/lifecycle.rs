@@ -34,7 +34,12 @@ fn stream(url: String, rps: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHand
                 let sent = Instant::now();
                 match c.get(&url).send().await {
                     Ok(r) if r.status() == 200 => {
-                        let tag = r.headers().get("x-config").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                        let tag = r
+                            .headers()
+                            .get("x-config")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
                         match r.bytes().await {
                             Ok(_) => out.lock().answers.push((sent, tag)),
                             Err(e) => out.lock().failures.push(format!("body: {e}")),
@@ -59,7 +64,11 @@ async fn reload_under_load_loses_nothing_and_bad_reload_keeps_old_config() {
     let b = Backend::start("b").await;
     let addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let v1 = base_config(addr, admin, &format!("{}{}", pool(&[(&a, 1)], ""), routes("one")));
+    let v1 = base_config(
+        addr,
+        admin,
+        &format!("{}{}", pool(&[(&a, 1)], ""), routes("one")),
+    );
     let gw = Gateway::start_with(&v1, addr, admin).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -67,15 +76,34 @@ async fn reload_under_load_loses_nothing_and_bad_reload_keeps_old_config() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // A valid reload that changes both the route's headers and the pool.
-    let v2 = base_config(addr, admin, &format!("{}{}", pool(&[(&b, 1)], ""), routes("two")));
+    let v2 = base_config(
+        addr,
+        admin,
+        &format!("{}{}", pool(&[(&b, 1)], ""), routes("two")),
+    );
     let before_reload = Instant::now();
     gw.write_config(&v2);
     gw.signal(Signal::SIGHUP);
+    let ok_reload = "result=\"ok\"";
+    while gw
+        .metric("portcullis_config_reloads_total", &[ok_reload])
+        .await
+        < 1.0
+    {
+        assert!(
+            before_reload.elapsed() < Duration::from_secs(10),
+            "reload never finished: {}",
+            gw.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let settled = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let settled = before_reload + Duration::from_millis(500);
 
     // An invalid one: rejected, the old config keeps serving.
-    let failed_before = gw.metric("portcullis_config_reloads_total", &["result=\"failed\""]).await;
+    let failed_before = gw
+        .metric("portcullis_config_reloads_total", &["result=\"failed\""])
+        .await;
     gw.write_config(&format!("{v2}  - name: broken\n    upstream: nowhere\n"));
     gw.signal(Signal::SIGHUP);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -83,21 +111,50 @@ async fn reload_under_load_loses_nothing_and_bad_reload_keeps_old_config() {
     let result = handle.await.expect("stream");
 
     let f = &result.failures;
-    assert!(f.is_empty(), "{} failed of {}: {:?}", f.len(), f.len() + result.answers.len(), &f[..f.len().min(5)]);
-    assert!(result.answers.len() > 1000, "only {} requests in 4.5 s", result.answers.len());
+    assert!(
+        f.is_empty(),
+        "{} failed of {}: {:?}",
+        f.len(),
+        f.len() + result.answers.len(),
+        &f[..f.len().min(5)]
+    );
+    assert!(
+        result.answers.len() > 1000,
+        "only {} requests in 4.5 s",
+        result.answers.len()
+    );
     for (sent, tag) in &result.answers {
         if *sent < before_reload {
-            assert_eq!(tag, "one", "a request sent before the reload saw the new config");
+            assert_eq!(
+                tag, "one",
+                "a request sent before the reload saw the new config"
+            );
         } else if *sent > settled {
-            assert_eq!(tag, "two", "a request sent after the reload (and after the bad one) saw the old config");
+            assert_eq!(
+                tag, "two",
+                "a request sent after the reload finished (and after the bad one) saw the old config"
+            );
         }
     }
     assert!(result.answers.iter().any(|(s, _)| *s < before_reload));
     assert!(b.hits() > 200, "the new pool served: {}", b.hits());
-    let failed_after = gw.metric("portcullis_config_reloads_total", &["result=\"failed\""]).await;
-    assert!((failed_after - failed_before - 1.0).abs() < f64::EPSILON, "failed reloads {failed_before} -> {failed_after}");
-    assert!(gw.metric("portcullis_config_reloads_total", &["result=\"ok\""]).await >= 1.0);
-    assert!(gw.stderr().contains("unknown upstream") || gw.stderr().contains("nowhere"), "errors logged: {}", gw.stderr());
+    let failed_after = gw
+        .metric("portcullis_config_reloads_total", &["result=\"failed\""])
+        .await;
+    assert!(
+        (failed_after - failed_before - 1.0).abs() < f64::EPSILON,
+        "failed reloads {failed_before} -> {failed_after}"
+    );
+    assert!(
+        gw.metric("portcullis_config_reloads_total", &["result=\"ok\""])
+            .await
+            >= 1.0
+    );
+    assert!(
+        gw.stderr().contains("unknown upstream") || gw.stderr().contains("nowhere"),
+        "errors logged: {}",
+        gw.stderr()
+    );
     let r = client().get(gw.url("/after")).send().await.unwrap();
     assert_eq!(r.headers().get("x-config").unwrap(), "two");
 }
@@ -107,8 +164,15 @@ async fn directory_watch_picks_up_a_new_file() {
     let a = Backend::start("a").await;
     let addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let v1 = base_config(addr, admin, &format!("{}{}", pool(&[(&a, 1)], ""), routes("one")))
-        .replace("watch_config: false", "watch_config: true\n  reload_debounce: 100ms");
+    let v1 = base_config(
+        addr,
+        admin,
+        &format!("{}{}", pool(&[(&a, 1)], ""), routes("one")),
+    )
+    .replace(
+        "watch_config: false",
+        "watch_config: true\n  reload_debounce: 100ms",
+    );
     let gw = Gateway::start_with(&v1, addr, admin).await;
     let c = client();
     assert_eq!(c.get(gw.url("/status")).send().await.unwrap().status(), 200);
@@ -122,7 +186,11 @@ async fn directory_watch_picks_up_a_new_file() {
         if c.get(gw.url("/status")).send().await.unwrap().status() == 418 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "new file not picked up: {}", gw.stderr());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "new file not picked up: {}",
+            gw.stderr()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -130,7 +198,10 @@ async fn directory_watch_picks_up_a_new_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let a = Backend::start("a").await;
-    let cfg = format!("{}routes:\n  - name: all\n    upstream: pool\n", pool(&[(&a, 1)], ""));
+    let cfg = format!(
+        "{}routes:\n  - name: all\n    upstream: pool\n",
+        pool(&[(&a, 1)], "")
+    );
     let mut gw = Gateway::start(&cfg).await;
     let c = client();
     let slow: Vec<_> = (0..4)
@@ -187,7 +258,13 @@ async fn secrets_never_reach_the_access_log() {
     let path = line["path"].as_str().unwrap();
     assert!(path.starts_with("/login?user=ann&"), "{path}");
     let all = format!("{}{}", gw.stdout(), gw.stderr());
-    for secret in ["S3cr3tSess", "K3yK3yK3y", "T0k3nT0k3n", "B3arerB3arer", "C00kieC00kie"] {
+    for secret in [
+        "S3cr3tSess",
+        "K3yK3yK3y",
+        "T0k3nT0k3n",
+        "B3arerB3arer",
+        "C00kieC00kie",
+    ] {
         assert!(!all.contains(secret), "{secret} leaked: {all}");
     }
     // The backend did get them: redaction is for logs only.

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `portcullis` binary against real HTTP backends on ephemeral ports.
 //! The binary is `PORTCULLIS_BIN` or the debug build beside this test (built when missing).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod health;
 mod lifecycle;
 mod proxy;

@@ -29,7 +29,10 @@ pub(crate) struct Seen {
 impl Seen {
     /// The first value of a header.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -55,11 +58,18 @@ pub(crate) struct Backend {
 impl Backend {
     /// Starts a backend on an ephemeral port.
     pub(crate) async fn start(name: &str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind backend");
         let addr = listener.local_addr().expect("backend addr");
         let state = Arc::new(BackendState::default());
         state.healthy.store(true, Ordering::SeqCst);
-        let mut b = Backend { name: name.to_owned(), addr, state, stop: None };
+        let mut b = Backend {
+            name: name.to_owned(),
+            addr,
+            state,
+            stop: None,
+        };
         b.serve(listener);
         b
     }
@@ -124,14 +134,14 @@ impl Backend {
         self.state.hits.load(Ordering::SeqCst)
     }
 
-    /// Requests recorded so far.
-    pub(crate) fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().clone()
-    }
-
     /// The most recent request recorded.
     pub(crate) fn last(&self) -> Seen {
-        self.state.seen.lock().last().cloned().expect("the backend saw a request")
+        self.state
+            .seen
+            .lock()
+            .last()
+            .cloned()
+            .expect("the backend saw a request")
     }
 }
 
@@ -189,14 +199,22 @@ async fn connection(sock: TcpStream, state: &BackendState, name: &str) {
             }
         } else {
             state.hits.fetch_add(1, Ordering::SeqCst);
-            state.seen.lock().push(Seen { method: method.clone(), target: target.clone(), headers });
+            state.seen.lock().push(Seen {
+                method: method.clone(),
+                target: target.clone(),
+                headers,
+            });
             if let Some(ms) = target.strip_prefix("/slow?ms=") {
                 let ms = ms.parse().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             (200, format!("{name} {method} {target} {}\n", body.len()))
         };
-        let reason = if status == 200 { "OK" } else { "Service Unavailable" };
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Service Unavailable"
+        };
         let head = format!(
             "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nx-backend: {name}\r\nserver: demo\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n",
             text.len()
@@ -215,7 +233,11 @@ async fn connection(sock: TcpStream, state: &BackendState, name: &str) {
 
 /// A port that was free a moment ago.
 pub(crate) fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    StdListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// The `portcullis` binary: `PORTCULLIS_BIN`, or the debug build beside this test executable,
@@ -227,7 +249,10 @@ pub(crate) fn binary() -> PathBuf {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().expect("current exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target profile dir");
         let bin = dir.join("portcullis");
         if !bin.exists() {
             let status = Command::new(env!("CARGO"))
@@ -284,7 +309,12 @@ impl Gateway {
             .stderr(stderr)
             .spawn()
             .expect("spawn portcullis");
-        let mut g = Gateway { addr, admin, dir, child: Some(child) };
+        let mut g = Gateway {
+            addr,
+            admin,
+            dir,
+            child: Some(child),
+        };
         g.wait_ready().await;
         g
     }
@@ -293,15 +323,30 @@ impl Gateway {
         let client = client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("gateway exited early ({status}); stderr:\n{}", self.stderr());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "gateway exited early ({status}); stderr:\n{}",
+                    self.stderr()
+                );
             }
-            if let Ok(r) = client.get(format!("http://{}/readyz", self.admin)).send().await {
+            if let Ok(r) = client
+                .get(format!("http://{}/readyz", self.admin))
+                .send()
+                .await
+            {
                 if r.status() == 200 {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "gateway not ready in 30s; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "gateway not ready in 30s; stderr:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -329,11 +374,20 @@ impl Gateway {
     pub(crate) async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(s) = self.child.as_mut().expect("running").try_wait().expect("wait") {
+            if let Some(s) = self
+                .child
+                .as_mut()
+                .expect("running")
+                .try_wait()
+                .expect("wait")
+            {
                 self.child = None;
                 return s;
             }
-            assert!(Instant::now() < deadline, "gateway did not exit within {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -369,7 +423,9 @@ impl Gateway {
     pub(crate) fn access_log(&self) -> Vec<serde_json::Value> {
         self.stdout()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad access log line {l:?}: {e}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad access log line {l:?}: {e}"))
+            })
             .collect()
     }
 
@@ -413,7 +469,8 @@ pub(crate) fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
                 Some((m, r)) => (m, r),
                 None => (series, ""),
             };
-            (metric == name && labels.iter().all(|want| rest.contains(want))).then(|| value.parse::<f64>().ok())?
+            (metric == name && labels.iter().all(|want| rest.contains(want)))
+                .then(|| value.parse::<f64>().ok())?
         })
         .sum()
 }
@@ -430,12 +487,21 @@ pub(crate) fn client() -> reqwest::Client {
 
 /// Sends `n` GETs to `url`, `concurrency` at a time, and counts answers by backend name (the
 /// `x-backend` header) and by status.
-pub(crate) async fn hammer(client: &reqwest::Client, url: &str, n: usize, concurrency: usize) -> Tally {
+pub(crate) async fn hammer(
+    client: &reqwest::Client,
+    url: &str,
+    n: usize,
+    concurrency: usize,
+) -> Tally {
     use futures::StreamExt as _;
     let results: Vec<Result<(u16, Option<String>), String>> = futures::stream::iter(0..n)
         .map(|_| async move {
             let r = client.get(url).send().await.map_err(|e| e.to_string())?;
-            let backend = r.headers().get("x-backend").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let backend = r
+                .headers()
+                .get("x-backend")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let status = r.status().as_u16();
             r.bytes().await.map_err(|e| e.to_string())?;
             Ok((status, backend))
@@ -470,11 +536,6 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    /// Answers with this status.
-    pub(crate) fn with_status(&self, s: u16) -> usize {
-        self.status.get(&s).copied().unwrap_or(0)
-    }
-
     /// Answers from this backend.
     pub(crate) fn from(&self, b: &str) -> usize {
         self.backend.get(b).copied().unwrap_or(0)
@@ -482,7 +543,12 @@ impl Tally {
 
     /// Answers that were not 200, plus transport errors.
     pub(crate) fn failures(&self) -> usize {
-        self.status.iter().filter(|(s, _)| **s != 200).map(|(_, n)| n).sum::<usize>() + self.errors.len()
+        self.status
+            .iter()
+            .filter(|(s, _)| **s != 200)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+            + self.errors.len()
     }
 }
 
@@ -491,7 +557,10 @@ impl Tally {
 pub(crate) fn pool(backends: &[(&Backend, u32)], extra: &str) -> String {
     let mut s = String::from("upstreams:\n  pool:\n    backends:\n");
     for (b, w) in backends {
-        s.push_str(&format!("      - {{ address: \"{}\", weight: {w} }}\n", b.addr));
+        s.push_str(&format!(
+            "      - {{ address: \"{}\", weight: {w} }}\n",
+            b.addr
+        ));
     }
     s.push_str(extra);
     s

@@ -1,0 +1,68 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+CARGO ?= cargo
+JOBS ?= 2
+CONFIG ?= conf/quickstart.yaml
+RELEASE_BIN := target/release/portcullis
+DEBUG_BIN := target/debug/portcullis
+
+# command -> Debian package, installed with apt-get (as root) when the command is missing.
+BUILD_TOOLS := cmake:cmake pkg-config:pkg-config cc:gcc python3:python3 curl:curl
+TEST_TOOLS := redis-server:redis-server
+BENCH_TOOLS := nginx:nginx haproxy:haproxy wrk:wrk
+
+define apt_install
+	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q $$missing >/dev/null || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+endef
+
+.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke bench clean
+
+deps-build:
+	$(call apt_install,$(BUILD_TOOLS))
+
+deps-test: deps-build
+	$(call apt_install,$(TEST_TOOLS))
+	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+
+deps-bench: deps-build
+	$(call apt_install,$(BENCH_TOOLS))
+
+release: deps-build
+	$(CARGO) build --release -j $(JOBS) -p portcullis
+
+## make run: release build, two demo backends on :9001 and :9002, the gateway in the foreground.
+run: release
+	@scripts/run_quickstart.sh $(RELEASE_BIN) $(CONFIG)
+
+build: deps-build
+	$(CARGO) build -j $(JOBS) -p portcullis
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint: deps-build
+	$(CARGO) clippy -j $(JOBS) --workspace --all-targets -- -D warnings
+
+unit: deps-test build
+	PORTCULLIS_BIN=$(CURDIR)/$(DEBUG_BIN) $(CARGO) nextest run -j $(JOBS) --workspace
+
+doc: deps-build
+	$(CARGO) test -j $(JOBS) --doc --workspace
+
+check-conf: build
+	@set -e; for f in conf/*.yaml conf/examples/*.yaml; do \
+	  echo "portcullis check --config $$f"; $(DEBUG_BIN) check --config $$f; done
+
+## make test: everything CI runs.
+test: deps-test fmt-check lint unit doc check-conf
+
+clean:
+	$(CARGO) clean
