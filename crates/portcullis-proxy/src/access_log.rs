@@ -45,6 +45,10 @@ pub struct AccessRecord<'a> {
     pub deny_reason: Option<&'a str>,
     /// Detail of the deny (rule ids), never secrets.
     pub deny_detail: Option<&'a str>,
+    /// Authenticated subject, if any (never the credential).
+    pub subject: Option<&'a str>,
+    /// Authenticated consumer (API-key owner), if any.
+    pub consumer: Option<&'a str>,
     /// Attempts made upstream.
     pub attempts: usize,
     /// User agent.

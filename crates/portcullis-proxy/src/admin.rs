@@ -38,11 +38,12 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_owned();
         match path.as_str() {
-            "/metrics" => reply(
-                200,
-                "text/plain; version=0.0.4",
-                self.shared.metrics.render(),
-            ),
+            "/metrics" => {
+                let mut body = self.shared.metrics.render();
+                let auth = self.shared.filters.auth.metrics().snapshot();
+                crate::metrics::render_counters(&mut body, &auth);
+                reply(200, "text/plain; version=0.0.4", body)
+            }
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 if self.shared.is_ready() {

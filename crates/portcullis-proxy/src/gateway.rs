@@ -11,7 +11,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 use portcullis_config::{HeaderOps, RouteAction};
-use portcullis_core::Deny;
+use portcullis_core::{Deny, Identity, RequestView};
 
 use crate::access_log::{redact_query, AccessRecord};
 use crate::metrics::{method_label, status_label};
@@ -57,6 +57,8 @@ pub struct RequestCtx {
     backend: Option<SocketAddr>,
     deny_reason: Option<&'static str>,
     deny_detail: Option<String>,
+    /// Who the client is, once the route's authentication accepted it.
+    identity: Option<Identity>,
 }
 
 impl RequestCtx {
@@ -140,6 +142,7 @@ impl ProxyHttp for Gateway {
             backend: None,
             deny_reason: None,
             deny_detail: None,
+            identity: None,
         }
     }
 
@@ -181,10 +184,14 @@ impl ProxyHttp for Gateway {
             headers: &req.headers,
         };
         ctx.route = ctx.runtime.routes.lookup(&query);
-        let Some(route) = ctx.route().cloned() else {
+        // The runtime is kept alive by this Arc for the whole request; borrowing the route from
+        // it (not from ctx) leaves ctx free for the deny path.
+        let rt = Arc::clone(&ctx.runtime);
+        let Some(index) = ctx.route else {
             let (code, message) = failure_text(404);
             return self.deny(session, ctx, Deny::new(404, code, message)).await;
         };
+        let route = &rt.routes.routes()[index];
         if let RouteAction::Direct(direct) = &route.action {
             send_direct(
                 session,
@@ -195,6 +202,28 @@ impl ProxyHttp for Gateway {
             )
             .await?;
             return Ok(true);
+        }
+        let filters = &rt.filters[index];
+        // 5-6. Authentication, then authorization: after the cheap checks (they never spend
+        // crypto on a client that is already refused), before per-consumer limits (which key on
+        // the identity). A route without `auth` is anonymous.
+        if let Some(auth) = &filters.auth {
+            let req = session.req_header();
+            let view = RequestView {
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                query: req.uri.query(),
+                host: ctx.host.as_deref(),
+                headers: &req.headers,
+                client_ip: ctx
+                    .client_ip
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                route: &route.name,
+            };
+            match auth.check(&view, None).await {
+                Ok(identity) => ctx.identity = identity,
+                Err(deny) => return self.deny(session, ctx, deny).await,
+            }
         }
         Ok(false)
     }
@@ -274,6 +303,28 @@ impl ProxyHttp for Gateway {
             session.req_header().headers.get(http::header::HOST),
         )?;
         upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
+        // Identity headers are the gateway's word: inbound copies never pass, on any route.
+        let auth = ctx
+            .route
+            .and_then(|i| ctx.runtime.filters.get(i))
+            .and_then(|f| f.auth.as_ref());
+        match auth {
+            Some(auth) => {
+                for name in auth.strip_headers() {
+                    upstream.remove_header(name);
+                }
+                if let Some(identity) = &ctx.identity {
+                    for (name, value) in auth.upstream_headers(identity) {
+                        upstream.insert_header(name, value)?;
+                    }
+                }
+            }
+            None => {
+                for name in portcullis_auth::default_identity_headers() {
+                    upstream.remove_header(&name);
+                }
+            }
+        }
         if let Some(route) = ctx.route() {
             apply_request_ops(upstream, &route.request_headers)?;
         }
@@ -385,6 +436,8 @@ impl ProxyHttp for Gateway {
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             deny_reason: ctx.deny_reason,
             deny_detail: ctx.deny_detail.as_deref(),
+            subject: ctx.identity.as_ref().and_then(|i| i.subject.as_deref()),
+            consumer: ctx.identity.as_ref().and_then(|i| i.consumer.as_deref()),
             attempts: ctx.tried.len(),
             user_agent: req
                 .headers

@@ -164,6 +164,18 @@ impl Metrics {
     }
 }
 
+/// Appends counters kept outside the registry (filter crates count with atomics) in the
+/// Prometheus text format.
+pub(crate) fn render_counters(out: &mut Vec<u8>, counters: &[(&str, &str, u64)]) {
+    use std::io::Write as _;
+    for (name, help, value) in counters {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        );
+    }
+}
+
 /// A bounded label for the request method (unknown methods are folded into `OTHER`).
 #[must_use]
 pub(crate) fn method_label(method: &str) -> &'static str {

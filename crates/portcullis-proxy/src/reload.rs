@@ -137,3 +137,31 @@ impl BackgroundService for HealthChecker {
         }
     }
 }
+
+/// Keeps filter state fresh off the request path: JWKS refreshes and API-key file re-reads.
+#[derive(Debug)]
+pub(crate) struct FilterMaintenance {
+    shared: Arc<Shared>,
+}
+
+impl FilterMaintenance {
+    /// Maintenance over the shared state.
+    #[must_use]
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for FilterMaintenance {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let tick = Duration::from_secs(1);
+        loop {
+            self.shared.filters.auth.refresh_due().await;
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

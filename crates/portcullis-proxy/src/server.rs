@@ -17,7 +17,7 @@ use portcullis_config::Config;
 
 use crate::admin::AdminApp;
 use crate::gateway::{Gateway, ListenerInfo};
-use crate::reload::{spawn_reloader, HealthChecker};
+use crate::reload::{spawn_reloader, FilterMaintenance, HealthChecker};
 use crate::state::{Shared, StartError};
 
 fn whole_seconds(d: std::time::Duration) -> u64 {
@@ -88,6 +88,12 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     let mut checker = background_service("health checks", HealthChecker::new(Arc::clone(&shared)));
     checker.threads = Some(1);
     server.add_service(checker);
+    let mut maintenance = background_service(
+        "filter maintenance",
+        FilterMaintenance::new(Arc::clone(&shared)),
+    );
+    maintenance.threads = Some(1);
+    server.add_service(maintenance);
 
     spawn_reloader(Arc::clone(&shared), &config_path, watch, debounce)?;
     let mut phases = server.watch_execution_phase();

@@ -12,7 +12,8 @@ use portcullis_config::{Config, ConfigError};
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
-use crate::runtime::{BuildError, Runtime};
+use crate::runtime::{BuildError, FilterState, Runtime};
+use portcullis_auth::AuthShared;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum StartError {
     /// The config watcher could not be started.
     #[error("config watcher: {0}")]
     Watch(#[from] notify::Error),
+    /// Process-wide filter state could not be created.
+    #[error("filters: {0}")]
+    Filter(String),
 }
 
 /// Why a reload was refused; the previous runtime keeps serving.
@@ -55,6 +59,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Access-log writer.
     pub access_log: AccessLog,
+    /// Filter state kept across reloads.
+    pub filters: FilterState,
     config_path: PathBuf,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -73,13 +79,17 @@ impl Shared {
                     source,
                 }
             })?;
-        let runtime = Runtime::build(config, None)?;
+        let auth = AuthShared::new(Arc::new(portcullis_core::SystemClock))
+            .map_err(|e| StartError::Filter(e.to_string()))?;
+        let filters = FilterState { auth };
+        let runtime = Runtime::build(config, None, &filters)?;
         metrics.last_reload_success.set(unix_now());
         let digest = files_digest(&config_path);
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             access_log,
+            filters,
             config_path,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -166,7 +176,7 @@ impl Shared {
         {
             tracing::warn!("changes to `server`, `listeners` or `admin` take effect after a restart; routes, upstreams and policies were reloaded");
         }
-        let runtime = Runtime::build(config, Some(&previous))?;
+        let runtime = Runtime::build(config, Some(&previous), &self.filters)?;
         let generation = runtime.generation;
         self.runtime.store(Arc::new(runtime));
         // Forget health series of pools that no longer exist; the health checker refills them.

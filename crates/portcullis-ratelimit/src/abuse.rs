@@ -209,21 +209,65 @@ impl Abuse {
         }
     }
 
-    /// Counts one finished request and bans the client when a rule fires. Never blocks: a
-    /// shared ban is written to Redis from a spawned task.
+    /// Counts one finished request and bans the client when a rule fires. Never blocks. In
+    /// shared scope each counted event is also counted in Redis (one script call per event, from
+    /// a spawned task), so a client spreading its attempts over several gateways is banned when
+    /// the combined count crosses the threshold; a ban is written to Redis for every gateway.
     pub fn observe(&self, ev: &Observation<'_>) {
         if self.spec.exempt.iter().any(|n| n.contains(&ev.client_ip)) || self.spec.rules.is_empty()
         {
             return;
         }
         let now = self.shared.now_ns();
-        let Some(fired) = self.count(ev, now) else {
-            return;
-        };
+        let (hits, fired) = self.count(ev, now);
         if self.shared.bans.active(ev.client_ip, now).is_some() {
             return;
         }
-        self.ban(ev.client_ip, &fired.name, fired.ban_for);
+        if let Some(rule) = fired.and_then(|i| self.spec.rules.get(i)) {
+            self.ban(ev.client_ip, &rule.name, rule.ban_for);
+        } else if self.spec.scope == Scope::Shared && !hits.is_empty() {
+            self.count_shared(ev.client_ip, hits);
+        }
+    }
+
+    fn count_shared(&self, ip: IpAddr, hits: Vec<usize>) {
+        let (Some(store), Ok(handle)) =
+            (self.shared.redis(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let rules: Vec<AbuseRule> = hits
+            .into_iter()
+            .filter_map(|i| self.spec.rules.get(i).cloned())
+            .collect();
+        let shared = Arc::clone(&self.shared);
+        handle.spawn(async move {
+            let member = ip.to_string();
+            for rule in rules {
+                let now = shared.now_ns();
+                match store
+                    .hit(now, &rule.name, &member, rule.within, rule.more_than, rule.ban_for)
+                    .await
+                {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let now = shared.now_ns();
+                        let ban = Ban {
+                            until: now.saturating_add(ns(rule.ban_for)),
+                            rule: rule.name.clone(),
+                            seen: now,
+                        };
+                        shared.bans.insert(ip, ban, now);
+                        tracing::info!(client_ip = %ip, rule = %rule.name, "client banned across gateways");
+                        break;
+                    }
+                    Err(why) => {
+                        tracing::debug!(client_ip = %ip, ?why, "cannot count abuse in redis");
+                        break;
+                    }
+                }
+            }
+        });
     }
 
     /// Bans `ip` for `ttl` under `rule` (also used by the admin endpoint).
@@ -261,10 +305,15 @@ impl Abuse {
         self.bans_issued.load(Ordering::Relaxed)
     }
 
-    fn count(&self, ev: &Observation<'_>, now: u64) -> Option<&AbuseRule> {
+    /// Counts the event locally: the indexes of the rules it counts for, and the first rule
+    /// whose local count went over its threshold.
+    fn count(&self, ev: &Observation<'_>, now: u64) -> (Vec<usize>, Option<usize>) {
         let t = &self.tracker;
         let idx = usize::try_from(self.shared.hash(&ev.client_ip) >> 59).unwrap_or(0) % SHARDS;
-        let mut shard = t.shards.get(idx)?.lock();
+        let Some(shard) = t.shards.get(idx) else {
+            return (Vec::new(), None);
+        };
+        let mut shard = shard.lock();
         if shard.len() >= t.per_shard && !shard.contains_key(&ev.client_ip) {
             // Drop the least recently seen eighth.
             let mut seen: Vec<u64> = shard.values().map(|c| c.last_seen).collect();
@@ -295,7 +344,14 @@ impl Abuse {
             false
         };
         let mut fired = None;
-        for (rule, counter) in self.spec.rules.iter().zip(client.counters.iter_mut()) {
+        let mut hits = Vec::new();
+        for (i, (rule, counter)) in self
+            .spec
+            .rules
+            .iter()
+            .zip(client.counters.iter_mut())
+            .enumerate()
+        {
             let hit = match rule.counter {
                 AbuseCounter::Requests => true,
                 AbuseCounter::ClientErrors => (400..500).contains(&ev.status),
@@ -304,11 +360,15 @@ impl Abuse {
                 AbuseCounter::AuthFailures => ev.auth_failed,
                 AbuseCounter::WafHits => ev.waf_hit,
             };
-            if hit && counter.add(now, ns(rule.within)) > rule.more_than && fired.is_none() {
-                fired = Some(rule);
+            if !hit {
+                continue;
+            }
+            hits.push(i);
+            if counter.add(now, ns(rule.within)) > rule.more_than && fired.is_none() {
+                fired = Some(i);
             }
         }
-        fired
+        (hits, fired)
     }
 
     /// Active bans, longest remaining first (for the admin endpoint).

@@ -77,6 +77,41 @@ end
 return out
 ";
 
+/// One event of a behavioural rule, counted across gateways in a two-bucket sliding window on
+/// Redis time (one hash per rule and client, expiring after two windows); over the threshold
+/// the client is added to the ban set as by `BAN_LUA`. KEYS = counter hash, ban set; ARGV =
+/// window ms, threshold, ban ms, member. Returns 1 when it banned.
+const HIT_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = tonumber(ARGV[1])
+local b = math.floor(now / w)
+local v = redis.call('HMGET', KEYS[1], 'b', 'c', 'p')
+local vb = tonumber(v[1])
+local c = tonumber(v[2]) or 0
+local p = tonumber(v[3]) or 0
+if vb == nil or vb < b - 1 then
+  c = 0
+  p = 0
+elseif vb == b - 1 then
+  p = c
+  c = 0
+end
+c = c + 1
+redis.call('HSET', KEYS[1], 'b', b, 'c', c, 'p', p)
+redis.call('PEXPIRE', KEYS[1], 2 * w)
+local total = math.floor(p * (w - (now - b * w)) / w) + c
+if total <= tonumber(ARGV[2]) then return 0 end
+local ban_ms = tonumber(ARGV[3])
+local until_ms = now + ban_ms
+local cur = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4]))
+if cur == nil or cur < until_ms then
+  redis.call('ZADD', KEYS[2], until_ms, ARGV[4])
+end
+if redis.call('PTTL', KEYS[2]) < ban_ms then redis.call('PEXPIRE', KEYS[2], ban_ms) end
+return 1
+";
+
 /// Largest tolerance sent to Redis, in µs: Lua numbers are doubles, exact below 2^53.
 const MAX_LUA_US: u64 = 1 << 50;
 
@@ -104,6 +139,7 @@ pub(crate) struct RedisStore {
     gcra: Script,
     ban: Script,
     bans: Script,
+    hit: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -136,6 +172,7 @@ impl RedisStore {
             gcra: Script::new(GCRA_LUA),
             ban: Script::new(BAN_LUA),
             bans: Script::new(BANS_LUA),
+            hit: Script::new(HIT_LUA),
         }
     }
 
@@ -322,6 +359,27 @@ impl RedisStore {
         inv.arg(member);
         inv.arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
         self.call::<i64>(now, inv).await.map(|_| ())
+    }
+
+    /// Counts one event of `rule` for `member` across gateways; true when it banned.
+    pub(crate) async fn hit(
+        self: &Arc<Self>,
+        now: u64,
+        rule: &str,
+        member: &str,
+        window: Duration,
+        more_than: u64,
+        ban_for: Duration,
+    ) -> Result<bool, Unavailable> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut inv = self.hit.prepare_invoke();
+        inv.key(self.key(&format!("abuse:{rule}:{member}")));
+        inv.key(self.key("bans"));
+        inv.arg(ms(window));
+        inv.arg(more_than);
+        inv.arg(ms(ban_for));
+        inv.arg(member);
+        self.call::<i64>(now, inv).await.map(|banned| banned == 1)
     }
 
     /// Removes a ban from the shared set.

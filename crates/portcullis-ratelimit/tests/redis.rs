@@ -125,6 +125,72 @@ async fn a_shared_denial_carries_an_honest_retry_after_from_either_gateway() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limits_are_all_or_nothing_and_every_redis_key_expires() {
+    let server = RedisServer::start();
+    let abuse = "abuse: { scope: shared, rules: [{ name: waf, counter: waf_hits, more_than: 0, within: 1m, ban_for: 30s }] }\n";
+    let cfg = config(
+        r#"[{ key: client_ip, limits: ["100/s burst 100", "3/m burst 3"], scope: shared }]"#,
+        &format!("{}{abuse}", redis_section(&server)),
+    );
+    let mut gws = Vec::new();
+    let mut states = Vec::new();
+    for _ in 0..2 {
+        let shared = Shared::new(
+            SharedOptions {
+                redis: cfg.protection.redis.clone(),
+                ..SharedOptions::default()
+            },
+            Arc::new(SystemClock),
+        );
+        eventually(Duration::from_secs(10), "redis connection", || {
+            shared.redis_state() == RedisState::Up
+        })
+        .await;
+        gws.push(RateLimiter::from_spec("r", &route_limits(&cfg), &shared).unwrap());
+        states.push(shared);
+    }
+    let refs: Vec<&RateLimiter> = gws.iter().collect();
+    let (ok, _) = alternate(&refs, "192.0.2.8", 50).await;
+    assert_eq!(ok, 3, "the per-minute limit, across both gateways");
+    // The refusal names the limit that refused: the per-minute one (`/0/1`).
+    let deny = gws[0]
+        .check(&view(&http::HeaderMap::new(), "192.0.2.8"))
+        .await
+        .unwrap_err();
+    assert!(
+        header(&deny, "RateLimit").contains("/0/1\";r=0;"),
+        "{deny:?}"
+    );
+
+    let banner = Abuse::from_spec(cfg.protection.abuse.as_ref().unwrap(), &states[0]).unwrap();
+    banner.ban(
+        "203.0.113.1".parse().unwrap(),
+        "manual",
+        Duration::from_secs(30),
+    );
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    eventually(Duration::from_secs(5), "the ban reaches redis", || {
+        redis::cmd("EXISTS")
+            .arg("portcullis:bans")
+            .query::<i64>(&mut conn)
+            .unwrap()
+            == 1
+    })
+    .await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(keys.len(), 3, "two limits and the ban set: {keys:?}");
+    for k in &keys {
+        assert!(k.starts_with("portcullis:"), "{k}");
+        let ttl: i64 = redis::cmd("PTTL").arg(k).query(&mut conn).unwrap();
+        // The per-minute key lives until its TAT (3 admissions = 60s), the ban set as its ban.
+        assert!(ttl > 0 && ttl <= 60_001, "{k} has PTTL {ttl}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_fails_open_to_local_or_closed_with_503_then_recovers() {
     let mut server = RedisServer::start();
     let (a, sa, _) = gateway(&server, "").await;
@@ -287,6 +353,25 @@ async fn thirty_failed_logins_ban_the_client_on_every_gateway_until_expiry() {
         lasted >= Duration::from_millis(1_500) && lasted < Duration::from_secs(4),
         "the 2s ban lasted {lasted:?}"
     );
+
+    // Failures spread over both gateways count together: 15 on each is 30 > 20.
+    let spread = "198.51.100.31".parse().unwrap();
+    for i in 0..30 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        gw.observe(&Observation {
+            client_ip: spread,
+            status: 401,
+            path: "/login",
+            auth_failed: true,
+            waf_hit: false,
+        });
+    }
+    eventually(
+        Duration::from_secs(5),
+        "spread failures ban on both",
+        || a.check_ban(spread).is_err() && b.check_ban(spread).is_err(),
+    )
+    .await;
 
     // An admin lifting a ban on one gateway lifts it everywhere.
     a.ban(ip, "manual", Duration::from_secs(60));

@@ -90,6 +90,45 @@ struct Compiled {
 }
 
 /// The WAF of one route, compiled from its [`WafSpec`]. Immutable; share it with `Arc`.
+///
+/// The proxy builds one per route at config load and asks it three times per request: the
+/// head in `request_filter`, the buffered body prefix in `request_body_filter`, the response
+/// body when DLP is on. A [`Deny`] is the verdict (403 `waf_blocked` with the rule ids and
+/// targets in `log_detail`; 413/414/431 for limits; 403 `waf_positive_model`); `Ok` carries
+/// the [`Findings`] to log in detect mode and to hand to the body check, so the anomaly score
+/// accumulates over head and body.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use portcullis_config::WafSpec;
+/// use portcullis_core::RequestView;
+/// use portcullis_waf::{DlpOutcome, Waf};
+///
+/// let waf = Waf::from_spec(&WafSpec::default()).expect("built-in rules compile");
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("content-type", "application/json".parse().expect("valid"));
+/// let req = RequestView {
+///     method: "POST",
+///     path: "/api/orders",
+///     query: Some("q=O%27Brien"),
+///     host: Some("shop.example.com"),
+///     headers: &headers,
+///     client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+///     route: "orders",
+/// };
+/// let head = waf.check_head(&req).expect("a plain request passes");
+///
+/// // The proxy buffers at most `body_inspect_limit()` bytes and says whether it stopped early.
+/// let body = br#"{"note":"1' UNION SELECT password FROM users--"}"#;
+/// let truncated = body.len() > waf.body_inspect_limit();
+/// let deny = waf.check_body(&req, &head, body, truncated).expect_err("blocked");
+/// assert_eq!(deny.status, 403);
+/// assert!(deny.log_detail.unwrap_or_default().contains("200001@body:note"));
+///
+/// // Response DLP is off unless the route configures it.
+/// assert_eq!(waf.response_inspect_limit(), 0);
+/// assert!(matches!(waf.inspect_response(Some("text/plain"), b"ok"), DlpOutcome::Pass));
+/// ```
 pub struct Waf {
     spec: WafSpec,
     values: Compiled,
@@ -125,10 +164,15 @@ fn compile(paranoia: u8, target: u8) -> Result<Compiled, WafError> {
         pats.push(s.pattern);
         rules.push((s.info, re));
     }
-    let set = RegexSet::new(&pats).map_err(|source| WafError::Pattern {
-        pattern: "signature set".to_owned(),
-        source,
-    })?;
+    // The set is one lazy DFA: with the default cache it thrashes on long values and falls
+    // back to a much slower engine, so give it room (allocated on demand, per thread).
+    let set = regex::RegexSetBuilder::new(&pats)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .map_err(|source| WafError::Pattern {
+            pattern: "signature set".to_owned(),
+            source,
+        })?;
     Ok(Compiled { set, rules })
 }
 
@@ -822,8 +866,15 @@ fn script_file_name(name: &str) -> bool {
         .trim_end_matches(|c: char| c == '.' || c.is_whitespace() || c == '\0')
         .to_ascii_lowercase();
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    // A PHP session file planted by upload is a session-hijack primitive.
-    if base.starts_with("sess_") && base.len() >= 20 {
+    // A PHP session file planted by upload is a session-hijack primitive; server and
+    // application configuration files change how everything else runs.
+    if base.starts_with("sess_") && base.len() >= 20
+        || base.starts_with("wp-config")
+        || matches!(
+            base,
+            ".htaccess" | ".htpasswd" | "web.config" | ".user.ini" | "php.ini" | ".env"
+        )
+    {
         return true;
     }
     // The last extension decides, except PHP, which Apache runs in any position

@@ -238,7 +238,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_005, "php", 5, 1, "PHP configuration directive"),
         T_VALUE,
-        r"\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|suhosin\.\w+)\s*=",
+        r"\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|suhosin\.\w+)\s*=|\b(?:opcache|mbstring|session|pcre|mysqli|mysqlnd|pdo_mysql|phar|xdebug|zend|assert|mail|sqlite3|openssl|apc|apcu|soap|iconv|intl|user_ini)\.[a-z_][\w.]*\s*=|^\s*(?:zend_)?extension\s*=",
     ),
     // Server-side template injection.
     sig(
@@ -306,6 +306,17 @@ pub(crate) const SIGS: &[Sig] = &[
         T_VALUE,
         r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|create_function|call_user_func)\s*['"]?\s*\)\s*\("#,
     ),
+    sig(
+        r(
+            250_008,
+            "php",
+            5,
+            1,
+            "PHP function name built from string pieces",
+        ),
+        T_VALUE,
+        r#"['"][a-z_]*['"]\s*\.\s*\(?\s*['"][a-z_]*['"]\s*\)?\s*(?:\.\s*\(?\s*['"][a-z_]*['"]\s*\)?\s*)*\)?\s*\("#,
+    ),
     // Windows cmd.exe control flow, which has no business in a parameter.
     sig(
         r(240_008, "rce", 5, 1, "Windows cmd FOR or IF statement"),
@@ -339,7 +350,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(350_001, "ldap", 5, 1, "LDAP filter injection"),
         T_VALUE | T_PATH,
-        r"\(\s*[|&!]\s*\(\s*[\w.;-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*[\w.;-]+\s*[~<>]?=|\)\s*\(\s*[|&]\s*\(|\)\s*\(\s*(?:objectclass|uid|cn|userpassword|mail|samaccountname|memberof)\s*=",
+        r"\(\s*[|&!]\s*\(\s*[\w.;-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*[\w.;-]+\s*[~<>]?=|\)\s*\(\s*[|&]\s*(?:\(|$)|\)\s*[|&!]?\s*\(\s*[a-z][\w.;-]*\s*[~<>]?=",
     ),
     // Mail protocol injection (SMTP and IMAP commands after a line break).
     sig(
@@ -369,7 +380,29 @@ pub(crate) const SIGS: &[Sig] = &[
             "access to a restricted dot-file or directory",
         ),
         T_PATH,
-        r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|aider[\w.-]*|gemini|copilot|config/gcloud)(?:/|$)",
+        r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|cursorignore|cursorrules|aider[\w.-]*|gemini|copilot|config/gcloud)(?:/|$)",
+    ),
+    sig(
+        r(
+            200_003,
+            "sqli",
+            5,
+            1,
+            "database catalog or system table name",
+        ),
+        T_VALUE,
+        r"\b(?:information_schema|pg_catalog|pg_shadow|pg_user|pg_database|pg_authid|msysaccessobjects|msysaccessstorage|msysobjects|msysqueries|msysrelationships|sqlite_master|sqlite_temp_master|sqlite_schema|sysobjects|syscolumns|sysusers|mysql\.(?:user|db|host)|master\.\.sysdatabases|sys\.(?:tables|columns|objects|databases|sql_logins|user_summary))\b",
+    ),
+    sig(
+        r(
+            220_005,
+            "lfi",
+            5,
+            1,
+            "request for a backup, database or key file",
+        ),
+        T_PATH,
+        r"\.(?:bak|backup|old|orig|save|swp|swo|sql|sqlite3?|db|mdb|rdb|dbf|pem|key|pfx|p12|jks|kdbx|pwd|htr|ida|idq|printer)$|~$|(?:^|/)proc/(?:interrupts|cpuinfo|meminfo|version|cmdline|environ|mounts|modules|kallsyms|net/)|(?:^|/)sys/(?:class|kernel|devices|firmware|block|bus|module|power)(?:/|$)",
     ),
     // JSON operators of PostgreSQL and MySQL used to build tautologies.
     sig(
@@ -411,7 +444,18 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(340_001, "code", 5, 1, "Node.js or Python code execution"),
         T_VALUE,
-        r"require\s*\(\s*['\x22`](?:child_process|fs|net|vm|os|http)['\x22`]\s*\)|child_process|process\.(?:mainmodule|binding|exit|kill)|\.constructor\s*\(\s*['\x22`]return|__proto__|constructor\s*\[\s*['\x22`]prototype|\bconstructor\.prototype\b|\b__import__\s*\(|\bos\.(?:system|popen|spawn\w*|exec\w*)\s*\(|\bsubprocess\.\w+|\bimportlib\b|\bpickle\.loads|\bcommands\.getoutput|\brequire\s*(?:\.\s*(?:main|cache|resolve)\b|\[)|\bprocess\s*\.\s*(?:env|dlopen|getbuiltinmodule)\b|\b__js_function\b|\.(?:readdirsync|readfilesync|writefilesync|execsync|spawnsync|execfilesync)\s*\(|\bkernel\.(?:exec|system|spawn)|\bio\.popen|\bopen3\.|\bexec\s*\(\s*['\x22]|\beval\s*\(\s*(?:compile|base64|atob|string\.fromcharcode|unescape|request|params)",
+        r"require\s*\(\s*['\x22`](?:child_process|fs|net|vm|os|http)['\x22`]\s*\)|child_process|process\.(?:mainmodule|binding|exit|kill)|\.constructor\s*\(\s*['\x22`]return|__proto__|constructor\s*\[\s*['\x22`]prototype|\bconstructor\.prototype\b|\b__import__\s*\(|\bos\.(?:system|popen|spawn\w*|exec\w*)\s*\(|\bsubprocess\.\w+|\bimportlib\b|\bpickle\.loads|\bcommands\.getoutput|\brequire\s*(?:\.\s*(?:main|cache|resolve)\b|\[)|\bprocess\s*\.\s*(?:env|dlopen|getbuiltinmodule)\b|_\$\$nd_func\$\$_|\$\d+:(?:[\w]+:)*(?:constructor|prototype|__proto__)\b|\b__js_function\b|\.(?:readdirsync|readfilesync|writefilesync|execsync|spawnsync|execfilesync)\s*\(|\bkernel\.(?:exec|system|spawn)|\bio\.popen|\bopen3\.|\bexec\s*\(\s*['\x22]|\beval\s*\(\s*(?:compile|base64|atob|string\.fromcharcode|unescape|request|params)",
+    ),
+    sig(
+        r(
+            340_003,
+            "code",
+            5,
+            1,
+            "JavaScript infinite loop (event-loop denial of service)",
+        ),
+        T_VALUE,
+        r#"\bwhile\s*\(\s*(?:!+\s*)*(?:true|this|[+-]?[1-9]\d*|[+-]?0|"[^"]*"|'[^']*'|`[^`]*`|string|number|object|array|function|boolean|false|null|undefined|nan)\s*\)\s*(?:[;{]|$)|\bfor\s*\(\s*;\s*;\s*\)"#,
     ),
     sig(
         r(

@@ -292,6 +292,20 @@ fn script_context(s: &str) -> Option<&'static str> {
             }
         }
     }
+    // Comments and grouping parentheses around object names do not change what runs.
+    let flat = strip_js_comments(&flat)
+        .replace(")[", "[")
+        .replace(").", ".");
+    let flat = flat
+        .replace("(document", "document")
+        .replace("(self", "self");
+    if flat.contains("document.cookie") || flat.contains("document.domain") {
+        return Some("dom access");
+    }
+    // A quote that closes an attribute value followed by a new event handler.
+    if attribute_breakout(s) {
+        return Some("event handler attribute");
+    }
     if ["document[", "window[", "self[", "top["].iter().any(|o| {
         flat.match_indices(o).any(|(i, _)| {
             let key = flat.get(i + o.len()..).unwrap_or_default();
@@ -311,6 +325,49 @@ fn script_context(s: &str) -> Option<&'static str> {
         return Some("dom access");
     }
     None
+}
+
+fn strip_js_comments(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("/*") {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        rest = match rest.get(i + 2..).and_then(|r| r.find("*/").map(|j| (r, j))) {
+            Some((r, j)) => r.get(j + 2..).unwrap_or_default(),
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `' onfocus=...`: a quote, optional blanks or slashes, then `on<letters>=`.
+fn attribute_breakout(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, c)| {
+        if !matches!(c, b'"' | b'\'' | b'`') {
+            return false;
+        }
+        let mut j = i + 1;
+        while b
+            .get(j)
+            .is_some_and(|c| c.is_ascii_whitespace() || *c == b'/')
+        {
+            j += 1;
+        }
+        if j == i + 1 || b.get(j..j + 2) != Some(b"on") {
+            return false;
+        }
+        let start = j + 2;
+        let mut k = start;
+        while b.get(k).is_some_and(u8::is_ascii_lowercase) {
+            k += 1;
+        }
+        while b.get(k).is_some_and(u8::is_ascii_whitespace) {
+            k += 1;
+        }
+        (3..=24).contains(&(k - start)) && b.get(k) == Some(&b'=')
+    })
 }
 
 #[cfg(test)]
@@ -340,6 +397,9 @@ mod tests {
         assert!(xss("top['alert'](3)"));
         assert!(xss("document['domain']"));
         assert!(xss("confirm()"));
+        assert!(xss("x' onpointerenter=go() '"));
+        assert!(xss("(document)['cookie']"));
+        assert!(xss("document /*x*/ . cookie"));
         assert!(xss("x = new Function('return 1')"));
     }
 
@@ -355,6 +415,8 @@ mod tests {
         assert!(!xss("(alert) level raised (twice)"));
         assert!(!xss("the document[1] section"));
         assert!(!xss("Confirm (yes/no)"));
+        assert!(!xss("it's 'online' = available"));
+        assert!(!xss("the document (cookie policy) page"));
         assert!(!xss("a new function (see below)"));
     }
 }
