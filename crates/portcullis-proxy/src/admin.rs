@@ -33,6 +33,143 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
         .unwrap_or_default()
 }
 
+impl AdminApp {
+    fn render_limits(&self, out: &mut Vec<u8>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let limits = &self.shared.filters.limits;
+        let policies = limits.metrics();
+        let families: [(&str, &str, fn(&portcullis_ratelimit::PolicyMetrics) -> u64); 5] = [
+            (
+                "portcullis_ratelimit_allowed_total",
+                "Requests a rate-limit policy admitted.",
+                |m| m.allowed.load(Relaxed),
+            ),
+            (
+                "portcullis_ratelimit_limited_total",
+                "Requests a rate-limit policy refused with 429.",
+                |m| m.limited.load(Relaxed),
+            ),
+            (
+                "portcullis_ratelimit_redis_errors_total",
+                "Redis calls of a policy that failed, timed out or were skipped by the breaker.",
+                |m| m.redis_errors.load(Relaxed),
+            ),
+            (
+                "portcullis_ratelimit_fail_open_total",
+                "Decisions a shared policy took locally because Redis was unavailable.",
+                |m| m.fail_open.load(Relaxed),
+            ),
+            (
+                "portcullis_ratelimit_fail_closed_total",
+                "Requests a shared policy refused with 503 because Redis was unavailable.",
+                |m| m.fail_closed.load(Relaxed),
+            ),
+        ];
+        for (name, help, get) in families {
+            let samples: Vec<(String, u64)> = policies
+                .iter()
+                .map(|(label, m)| (label.clone(), get(m)))
+                .collect();
+            crate::metrics::render_family(out, (name, help, "counter"), "policy", &samples);
+        }
+        let redis_up = u64::from(matches!(
+            limits.redis_state(),
+            portcullis_ratelimit::RedisState::Up
+        ));
+        let (keys, _) = limits.local_keys();
+        let rt = self.shared.runtime();
+        let bans = rt
+            .protection
+            .abuse
+            .as_ref()
+            .map_or(0, |a| a.list_bans().len());
+        let issued = rt.protection.abuse.as_ref().map_or(0, |a| a.bans_issued());
+        crate::metrics::render_counters_typed(
+            out,
+            &[
+                (
+                    "portcullis_ratelimit_redis_up",
+                    "1 when the shared rate-limit store is connected and its breaker closed.",
+                    "gauge",
+                    redis_up,
+                ),
+                (
+                    "portcullis_ratelimit_local_keys",
+                    "Keys tracked by the local rate-limit table.",
+                    "gauge",
+                    keys as u64,
+                ),
+                (
+                    "portcullis_abuse_active_bans",
+                    "Clients banned right now.",
+                    "gauge",
+                    bans as u64,
+                ),
+                (
+                    "portcullis_abuse_bans_issued_total",
+                    "Bans issued by behavioural rules in this config generation.",
+                    "counter",
+                    issued,
+                ),
+            ],
+        );
+    }
+
+    /// `GET /bans` lists active bans; `DELETE /bans/<ip>` lifts one (on every node when bans are
+    /// shared).
+    async fn bans(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let rt = self.shared.runtime();
+        let Some(abuse) = rt.protection.abuse.clone() else {
+            return reply(
+                404,
+                "application/json",
+                br#"{"error":"no abuse section configured"}"#.to_vec(),
+            );
+        };
+        let req = session.req_header();
+        if req.method == http::Method::DELETE {
+            let ip = req
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("ip="))
+                .and_then(|v| v.parse::<std::net::IpAddr>().ok());
+            let Some(ip) = ip else {
+                return reply(
+                    400,
+                    "application/json",
+                    br#"{"error":"expected DELETE /bans?ip=ADDRESS"}"#.to_vec(),
+                );
+            };
+            return match abuse.unban(ip).await {
+                Ok(lifted) => reply(
+                    200,
+                    "application/json",
+                    serde_json::to_vec(
+                        &serde_json::json!({"ip": ip.to_string(), "lifted": lifted}),
+                    )
+                    .unwrap_or_default(),
+                ),
+                Err(e) => reply(
+                    502,
+                    "application/json",
+                    serde_json::to_vec(&serde_json::json!({"error": e.to_string()}))
+                        .unwrap_or_default(),
+                ),
+            };
+        }
+        let list: Vec<_> = abuse
+            .list_bans()
+            .iter()
+            .map(|b| serde_json::json!({"ip": b.ip.to_string(), "rule": b.rule, "remaining_seconds": b.remaining.as_secs()}))
+            .collect();
+        reply(
+            200,
+            "application/json",
+            serde_json::to_vec_pretty(&serde_json::json!({"bans": list})).unwrap_or_default(),
+        )
+    }
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -42,8 +179,10 @@ impl ServeHttp for AdminApp {
                 let mut body = self.shared.metrics.render();
                 let auth = self.shared.filters.auth.metrics().snapshot();
                 crate::metrics::render_counters(&mut body, &auth);
+                self.render_limits(&mut body);
                 reply(200, "text/plain; version=0.0.4", body)
             }
+            "/bans" => self.bans(session).await,
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 if self.shared.is_ready() {

@@ -1,7 +1,7 @@
 //! `impl ProxyHttp for Gateway`: the request pipeline. The order of the checks lives in
 //! [`Gateway::request_filter`], one step per comment saying why it sits where it does.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 use portcullis_config::{HeaderOps, RouteAction};
 use portcullis_core::{Deny, Identity, RequestView};
+use portcullis_ratelimit::{Admission, InFlightGuard, Observation};
 
 use crate::access_log::{redact_query, AccessRecord};
 use crate::metrics::{method_label, status_label};
@@ -59,6 +60,10 @@ pub struct RequestCtx {
     deny_detail: Option<String>,
     /// Who the client is, once the route's authentication accepted it.
     identity: Option<Identity>,
+    /// Rate-limit headers for the response (`RateLimit`, `RateLimit-Policy`).
+    admission: Admission,
+    /// The in-flight slot of the route and pool, released in `logging`.
+    slot: Option<InFlightGuard>,
 }
 
 impl RequestCtx {
@@ -143,6 +148,8 @@ impl ProxyHttp for Gateway {
             deny_reason: None,
             deny_detail: None,
             identity: None,
+            admission: Admission::default(),
+            slot: None,
         }
     }
 
@@ -187,6 +194,14 @@ impl ProxyHttp for Gateway {
         // The runtime is kept alive by this Arc for the whole request; borrowing the route from
         // it (not from ctx) leaves ctx free for the deny path.
         let rt = Arc::clone(&ctx.runtime);
+        let client_ip = ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        // 0. An active ban refuses a client before anything else, matched route or not: a banned
+        // scanner must not even learn which paths exist.
+        if let Some(abuse) = &rt.protection.abuse {
+            if let Err(deny) = abuse.check_ban(client_ip) {
+                return self.deny(session, ctx, deny).await;
+            }
+        }
         let Some(index) = ctx.route else {
             let (code, message) = failure_text(404);
             return self.deny(session, ctx, Deny::new(404, code, message)).await;
@@ -204,26 +219,48 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let filters = &rt.filters[index];
+        let req = session.req_header();
+        let view = RequestView {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            host: ctx.host.as_deref(),
+            headers: &req.headers,
+            client_ip,
+            route: &route.name,
+        };
+        // 2. IP allow/deny lists: a set lookup, cheaper than anything after it.
+        if let Err(deny) = rt.protection.lists.check(&view) {
+            return self.deny(session, ctx, deny).await;
+        }
+        // 3. Per-client rate limits before any crypto or body inspection, so a flood costs one
+        // table lookup per request.
+        if let Some(limiter) = &filters.limiter {
+            match limiter.check(&view).await {
+                Ok(a) => ctx.admission = a,
+                Err(deny) => return self.deny(session, ctx, deny).await,
+            }
+        }
         // 5-6. Authentication, then authorization: after the cheap checks (they never spend
         // crypto on a client that is already refused), before per-consumer limits (which key on
         // the identity). A route without `auth` is anonymous.
         if let Some(auth) = &filters.auth {
-            let req = session.req_header();
-            let view = RequestView {
-                method: req.method.as_str(),
-                path: req.uri.path(),
-                query: req.uri.query(),
-                host: ctx.host.as_deref(),
-                headers: &req.headers,
-                client_ip: ctx
-                    .client_ip
-                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                route: &route.name,
-            };
             match auth.check(&view, None).await {
                 Ok(identity) => ctx.identity = identity,
                 Err(deny) => return self.deny(session, ctx, deny).await,
             }
+        }
+        // 7. Per-consumer limits and plan quotas: they need the identity.
+        if let Some(limiter) = &filters.limiter {
+            match limiter.check_identity(&view, ctx.identity.as_ref()).await {
+                Ok(a) => ctx.admission = std::mem::take(&mut ctx.admission).merge(a),
+                Err(deny) => return self.deny(session, ctx, deny).await,
+            }
+        }
+        // 8. In-flight limits last: a slot is only taken by a request that will be proxied.
+        match rt.protection.gates.enter(&route.name, ctx.upstream_name()) {
+            Ok(slot) => ctx.slot = Some(slot),
+            Err(deny) => return self.deny(session, ctx, deny).await,
         }
         Ok(false)
     }
@@ -353,6 +390,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        for (name, value) in &ctx.admission.headers {
+            resp.insert_header(*name, value.as_str())?;
+        }
         if let Some(route) = ctx.route() {
             apply_response_ops(resp, &route.response_headers)?;
         }
@@ -415,6 +455,26 @@ impl ProxyHttp for Gateway {
         m.latency
             .with_label_values(&[route])
             .observe(elapsed.as_secs_f64());
+        if let Some(slot) = ctx.slot.take() {
+            if let Some(upstream) = ctx.upstream_name() {
+                let failed = status == 0 || status >= 500;
+                ctx.runtime
+                    .protection
+                    .gates
+                    .record(upstream, elapsed, failed);
+            }
+            drop(slot);
+        }
+        if let (Some(abuse), Some(client_ip)) = (&ctx.runtime.protection.abuse, ctx.client_ip) {
+            let reason = ctx.deny_reason.unwrap_or("");
+            abuse.observe(&Observation {
+                client_ip,
+                status,
+                path: req.uri.path(),
+                auth_failed: reason.starts_with("auth_") || reason == "insufficient_scope",
+                waf_hit: reason.starts_with("waf"),
+            });
+        }
         let cfg = &ctx.runtime.config.access_log;
         if !cfg.enabled {
             return;

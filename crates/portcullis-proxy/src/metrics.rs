@@ -176,6 +176,33 @@ pub(crate) fn render_counters(out: &mut Vec<u8>, counters: &[(&str, &str, u64)])
     }
 }
 
+/// Like [`render_counters`] with an explicit type per sample (`counter` or `gauge`).
+pub(crate) fn render_counters_typed(out: &mut Vec<u8>, samples: &[(&str, &str, &str, u64)]) {
+    use std::io::Write as _;
+    for (name, help, kind, value) in samples {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+}
+
+/// Appends one labelled family kept outside the registry, in the Prometheus text format.
+/// Label values are config names (policy, route), never request data.
+pub(crate) fn render_family(
+    out: &mut Vec<u8>,
+    (name, help, kind): (&str, &str, &str),
+    label: &str,
+    samples: &[(String, u64)],
+) {
+    use std::io::Write as _;
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    for (value, n) in samples {
+        let value = value.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
 /// A bounded label for the request method (unknown methods are folded into `OTHER`).
 #[must_use]
 pub(crate) fn method_label(method: &str) -> &'static str {

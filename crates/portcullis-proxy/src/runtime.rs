@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use portcullis_auth::{AuthError, AuthShared, Authenticator};
 use portcullis_config::Config;
+use portcullis_ratelimit::{Abuse, Concurrency, IpLists, RateLimitError, RateLimiter};
 use portcullis_upstream::{PoolSet, UpstreamError};
 
 use crate::routing::RouteTable;
@@ -24,6 +25,9 @@ pub enum BuildError {
         #[source]
         source: AuthError,
     },
+    /// Rate limits, IP lists or bans could not be built (a list file unreadable, ...).
+    #[error("{0}")]
+    Protection(#[from] RateLimitError),
 }
 
 /// Process-wide filter state that outlives config generations (caches, connections, counters).
@@ -31,6 +35,32 @@ pub enum BuildError {
 pub struct FilterState {
     /// JWKS caches, token caches, API-key files, the HTTP client of the auth filter.
     pub auth: AuthShared,
+    /// Rate-limit tables, the Redis connection, bans and in-flight counters.
+    pub limits: Arc<portcullis_ratelimit::Shared>,
+    /// Background work of the filters (Redis connections, ban sync) runs here, so building a
+    /// runtime from a plain thread (start-up, the reload thread) can spawn it.
+    pub background: Arc<tokio::runtime::Runtime>,
+}
+
+/// Process-wide protections of one generation: IP lists, behavioural bans, in-flight limits.
+#[derive(Debug)]
+pub struct Protection {
+    /// Allow/deny lists by route and listener.
+    pub lists: IpLists,
+    /// Behavioural counters and bans.
+    pub abuse: Option<Arc<Abuse>>,
+    /// In-flight limits per route and pool.
+    pub gates: Concurrency,
+    /// Shares bans through Redis until the generation is dropped.
+    ban_sync: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Protection {
+    fn drop(&mut self) {
+        if let Some(t) = self.ban_sync.take() {
+            t.abort();
+        }
+    }
 }
 
 /// The compiled filters of one route, in the same order as [`RouteTable::routes`].
@@ -38,6 +68,8 @@ pub struct FilterState {
 pub struct RouteFilters {
     /// Authentication and authorization (None: the route has no `auth`).
     pub auth: Option<Authenticator>,
+    /// Rate limits and quotas (None: the route has no `rate_limit`).
+    pub limiter: Option<RateLimiter>,
 }
 
 /// One config generation, compiled.
@@ -53,6 +85,8 @@ pub struct Runtime {
     pub pools: PoolSet,
     /// Per-route filters, indexed like the route table.
     pub filters: Vec<RouteFilters>,
+    /// IP lists, bans and in-flight limits.
+    pub protection: Protection,
 }
 
 impl Runtime {
@@ -65,6 +99,17 @@ impl Runtime {
     ) -> Result<Runtime, BuildError> {
         let pools = PoolSet::build(config.upstreams.values(), previous.map(|p| &p.pools))?;
         let routes = RouteTable::new(config.routes.clone());
+        let _in_background = state.background.enter();
+        state.limits.set_redis(config.protection.redis.clone());
+        let lists = IpLists::from_spec(&config.protection.ip_lists)?;
+        let abuse = config
+            .protection
+            .abuse
+            .as_ref()
+            .map(|spec| Abuse::from_spec(spec, &state.limits).map(Arc::new))
+            .transpose()?;
+        let ban_sync = abuse.as_ref().and_then(Abuse::spawn_sync);
+        let gates = Concurrency::from_spec(&config.protection.concurrency, &state.limits);
         let filters = routes
             .routes()
             .iter()
@@ -78,7 +123,12 @@ impl Runtime {
                         route: r.name.clone(),
                         source,
                     })?;
-                Ok(RouteFilters { auth })
+                let limiter = r
+                    .rate_limit
+                    .as_ref()
+                    .map(|spec| RateLimiter::from_spec(&r.name, spec, &state.limits))
+                    .transpose()?;
+                Ok(RouteFilters { auth, limiter })
             })
             .collect::<Result<Vec<_>, BuildError>>()?;
         Ok(Runtime {
@@ -87,6 +137,12 @@ impl Runtime {
             routes,
             pools,
             filters,
+            protection: Protection {
+                lists,
+                abuse,
+                gates,
+                ban_sync,
+            },
         })
     }
 }

@@ -81,7 +81,24 @@ impl Shared {
             })?;
         let auth = AuthShared::new(Arc::new(portcullis_core::SystemClock))
             .map_err(|e| StartError::Filter(e.to_string()))?;
-        let filters = FilterState { auth };
+        let background = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("filters-bg")
+            .enable_all()
+            .build()
+            .map_err(|source| StartError::Io {
+                what: "filter background runtime",
+                source,
+            })?;
+        let limits = portcullis_ratelimit::Shared::new(
+            portcullis_ratelimit::SharedOptions::default(),
+            Arc::new(portcullis_core::SystemClock),
+        );
+        let filters = FilterState {
+            auth,
+            limits,
+            background: Arc::new(background),
+        };
         let runtime = Runtime::build(config, None, &filters)?;
         metrics.last_reload_success.set(unix_now());
         let digest = files_digest(&config_path);

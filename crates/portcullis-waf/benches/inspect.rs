@@ -15,7 +15,7 @@ fn typical(c: &mut Criterion) {
     let query = "page=2&per_page=50&sort=created_at&order=desc&status=active&q=blue%20widgets\
                  &category=hardware&min_price=10&max_price=250&lang=en-GB";
     let mut items = Vec::new();
-    for i in 0..12 {
+    for i in 0..15 {
         items.push(format!(
             r#"{{"sku":"SKU-{i:05}","name":"Widget number {i}","qty":{i},"price":19.99,"tags":["blue","metal"],"note":"Deliver to the back door, ring twice"}}"#
         ));
@@ -45,7 +45,7 @@ fn typical(c: &mut Criterion) {
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         route: "orders",
     };
-    assert!(body.len() > 1800, "{}", body.len());
+    assert!(body.len() > 2000, "{}", body.len());
     c.bench_function("typical_api_request", |b| {
         b.iter(|| {
             let head = waf.check_head(&req).unwrap();

@@ -405,6 +405,9 @@ pub fn collapse_path(path: &str) -> String {
 /// become visible to the command-injection signatures.
 #[must_use]
 pub fn shell_fold(s: &str) -> String {
+    if !s.contains(['$', '\\', '^', '\'', '"']) {
+        return s.to_owned();
+    }
     let s = s
         .replace("${ifs}", " ")
         .replace("$ifs", " ")

@@ -659,9 +659,12 @@ impl Waf {
             acc.hit(rules::CONTROL_CHARS, target, norm);
         }
         self.scan_text(norm, target, &self.values, acc);
-        let folded = decode::shell_fold(norm);
-        if folded != norm {
-            self.scan_text(&folded, target, &self.values, acc);
+        // Quotes, carets, backslashes and `$IFS`-style variables are what shell folding removes.
+        if norm.contains(['$', '\\', '^', '\'', '"']) {
+            let folded = decode::shell_fold(norm);
+            if folded != norm {
+                self.scan_text(&folded, target, &self.values, acc);
+            }
         }
         if let Some(r) = sqli::detect(norm) {
             acc.hit(rules::SQLI, target, &format!("{r}: {norm}"));

@@ -205,6 +205,14 @@ fn attributes(body: &str) -> Option<&'static str> {
 /// Script without tags: a `javascript:` URL with code, or a break out of a JS string into a
 /// call of a well-known sink.
 fn script_context(s: &str) -> Option<&'static str> {
+    // Every check below needs one of these bytes: most API values (names, numbers, prose
+    // without quotes) end here, before any allocation or substring search.
+    if !s
+        .bytes()
+        .any(|c| matches!(c, b'(' | b'`' | b'[' | b':' | b'"' | b'\'' | b'.'))
+    {
+        return None;
+    }
     let flat = strip_url(s);
     for scheme in ["javascript:", "vbscript:"] {
         if let Some(p) = flat.find(scheme) {
@@ -246,7 +254,9 @@ fn script_context(s: &str) -> Option<&'static str> {
         "constructor",
     ];
     let b = flat.as_bytes();
-    for sink in SINKS {
+    // Every sink form below is a call: without `(` or a backtick there is none.
+    let has_call = flat.contains(['(', '`']);
+    for sink in SINKS.iter().filter(|_| has_call) {
         let mut from = 0;
         while let Some(p) = flat.get(from..).and_then(|r| r.find(sink)) {
             let at = from + p;
@@ -293,12 +303,15 @@ fn script_context(s: &str) -> Option<&'static str> {
         }
     }
     // Comments and grouping parentheses around object names do not change what runs.
-    let flat = strip_js_comments(&flat)
-        .replace(")[", "[")
-        .replace(").", ".");
-    let flat = flat
-        .replace("(document", "document")
-        .replace("(self", "self");
+    let flat = if flat.contains("/*") || flat.contains(')') {
+        strip_js_comments(&flat)
+            .replace(")[", "[")
+            .replace(").", ".")
+            .replace("(document", "document")
+            .replace("(self", "self")
+    } else {
+        flat
+    };
     if flat.contains("document.cookie") || flat.contains("document.domain") {
         return Some("dom access");
     }

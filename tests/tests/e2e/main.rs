@@ -6,5 +6,6 @@
 mod auth;
 mod health;
 mod lifecycle;
+mod limits;
 mod proxy;
 mod support;
