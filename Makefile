@@ -62,7 +62,16 @@ check-conf: build
 	  echo "portcullis check --config $$f"; $(DEBUG_BIN) check --config $$f; done
 
 ## make test: everything CI runs.
-test: deps-test fmt-check lint unit doc check-conf
+test: deps-test fmt-check lint unit doc check-conf deploy-check
+
+## make deploy-check: render and validate deploy/ offline (kustomize, schemas, rules, dashboard, configs).
+deploy-check: build
+	scripts/validate_deploy.sh
+
+## make bench: nginx, HAProxy and Portcullis side by side on this machine (bench/run.sh, ~5 min);
+## results in bench/out/, see docs/performance.md.
+bench: deps-bench
+	bench/run.sh
 
 clean:
 	$(CARGO) clean

@@ -44,6 +44,8 @@ pub struct Server {
     pub watch_config: bool,
     /// Debounce between a change and the reload.
     pub reload_debounce: Duration,
+    /// Peers whose X-Forwarded-For decides the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Server {
@@ -56,6 +58,7 @@ impl Default for Server {
             work_stealing: true,
             watch_config: true,
             reload_debounce: Duration::from_millis(500),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -117,7 +120,7 @@ pub struct Upstream {
     pub passive_health: PassiveHealth,
     /// Connection timeouts.
     pub timeouts: Timeouts,
-    /// Extra attempts on another backend after a connect failure (idempotent requests only).
+    /// Extra attempts on another backend after a connect failure (nothing reached the backend).
     pub retries: u32,
 }
 

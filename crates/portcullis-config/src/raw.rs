@@ -55,6 +55,10 @@ pub(crate) struct RawServer {
     pub watch_config: Option<bool>,
     /// Debounce between a change on disk and the reload (default 500ms).
     pub reload_debounce: Option<String>,
+    /// Peers (CIDRs) whose X-Forwarded-For is believed: the client is the rightmost address
+    /// not in this list (default: none; the TCP peer is the client).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -96,7 +100,8 @@ pub(crate) struct RawUpstream {
     pub passive_health: Option<RawPassiveHealth>,
     /// Connection timeouts.
     pub timeouts: Option<RawTimeouts>,
-    /// Extra attempts on another backend for idempotent requests after a connect failure (default 1).
+    /// Extra attempts on another backend after a connect failure (nothing was sent, so any method
+    /// may retry), when an untried healthy backend exists (default 1).
     pub retries: Option<i64>,
 }
 

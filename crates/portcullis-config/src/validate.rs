@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::raw::{RawHeaderOps, RawMatch, RawRoute, RawUpstream};
 
-/// Most backends one pool may list.
+/// The largest weight a backend may have.
 const MAX_WEIGHT: i64 = 10_000;
 
 pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
@@ -60,6 +60,16 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
                 "reload_debounce",
                 d,
             ),
+            trusted_proxies: raw
+                .trusted_proxies
+                .iter()
+                .enumerate()
+                .filter_map(|(i, text)| {
+                    crate::ratelimit::parse_net(text)
+                        .map_err(|e| d.error(&o.at(&["trusted_proxies", &i.to_string()]), e))
+                        .ok()
+                })
+                .collect(),
         }
     });
 
@@ -539,6 +549,24 @@ fn route(item: &Item<RawRoute>, pools: &HashSet<&str>, d: &mut Diagnostics) -> O
                 );
             }
             let headers = header_pairs(&dr.headers, &dro.at(&["headers"]), d);
+            // A direct response is answered before any filter or header edit runs: a setting that
+            // would silently do nothing is an error, not a surprise in production.
+            let ignored = [
+                ("request_headers", raw.request_headers.is_some()),
+                ("response_headers", raw.response_headers.is_some()),
+                ("auth", raw.auth.is_some()),
+                ("rate_limit", raw.rate_limit.is_some()),
+                ("waf", raw.waf.is_some()),
+            ];
+            for (key, set) in ignored {
+                if set {
+                    d.error_at(
+                        o,
+                        &[key],
+                        format!("`{key}` has no effect on a `direct_response` route (it is answered before filters and header edits); put response headers under `direct_response.headers`"),
+                    );
+                }
+            }
             Some(RouteAction::Direct(DirectResponse {
                 status: u16::try_from(dr.status).unwrap_or(500),
                 body: dr.body.clone(),

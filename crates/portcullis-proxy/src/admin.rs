@@ -33,12 +33,15 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
         .unwrap_or_default()
 }
 
+/// Reads one counter of a rate-limit policy.
+type PolicyCounter = fn(&portcullis_ratelimit::PolicyMetrics) -> u64;
+
 impl AdminApp {
     fn render_limits(&self, out: &mut Vec<u8>) {
         use std::sync::atomic::Ordering::Relaxed;
         let limits = &self.shared.filters.limits;
         let policies = limits.metrics();
-        let families: [(&str, &str, fn(&portcullis_ratelimit::PolicyMetrics) -> u64); 5] = [
+        let families: [(&str, &str, PolicyCounter); 5] = [
             (
                 "portcullis_ratelimit_allowed_total",
                 "Requests a rate-limit policy admitted.",

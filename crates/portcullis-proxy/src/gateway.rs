@@ -51,6 +51,9 @@ pub struct RequestCtx {
     runtime: Arc<Runtime>,
     started: Instant,
     request_id: String,
+    /// The TCP peer.
+    peer_ip: Option<IpAddr>,
+    /// The client: the peer, or the address a trusted proxy forwarded for.
     client_ip: Option<IpAddr>,
     host: Option<String>,
     route: Option<usize>,
@@ -140,6 +143,7 @@ impl ProxyHttp for Gateway {
             runtime: self.shared.runtime(),
             started: Instant::now(),
             request_id: String::new(),
+            peer_ip: None,
             client_ip: None,
             host: None,
             route: None,
@@ -168,10 +172,18 @@ impl ProxyHttp for Gateway {
             Some(v) if valid_request_id(v) => String::from_utf8_lossy(v).into_owned(),
             _ => uuid::Uuid::new_v4().simple().to_string(),
         };
-        ctx.client_ip = session
+        ctx.peer_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(SocketAddr::ip);
+        let trusted = &ctx.runtime.config.server.trusted_proxies;
+        ctx.client_ip = match ctx.peer_ip {
+            Some(peer) if trusted.iter().any(|n| n.contains(&peer)) => Some(
+                crate::headers::client_behind_proxies(&session.req_header().headers, trusted)
+                    .unwrap_or(peer),
+            ),
+            other => other,
+        };
         Ok(())
     }
 
@@ -319,9 +331,12 @@ impl ProxyHttp for Gateway {
                 .inc();
             pool.record_connect_failure(*addr, Instant::now());
         }
-        // Nothing reached the backend, so another backend may be tried whatever the method.
+        // Nothing reached the backend, so another backend may be tried whatever the method (as
+        // nginx does for connect errors). Retry only when an untried healthy backend exists:
+        // otherwise the client gets this connect failure (502), not a misleading 503.
         let attempts = u32::try_from(ctx.tried.len()).unwrap_or(u32::MAX);
-        e.set_retry(attempts <= pool.retries());
+        let another = pool.select(&ctx.tried, Instant::now()).is_some();
+        e.set_retry(attempts <= pool.retries() && another);
         e
     }
 
@@ -332,7 +347,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         crate::headers::strip_hop_by_hop(upstream);
-        let client = ctx.client_ip.map(|ip| ip.to_string());
+        // X-Forwarded-For gets the hop this gateway saw: the TCP peer.
+        let client = ctx.peer_ip.map(|ip| ip.to_string());
         crate::headers::set_forwarding(
             upstream,
             client.as_deref(),

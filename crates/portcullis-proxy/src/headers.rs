@@ -51,6 +51,30 @@ pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
     }
 }
 
+/// The client behind trusted proxies: walking X-Forwarded-For from the right (the hop nearest
+/// to us), the first address that is not a trusted proxy. None when the header is missing or a
+/// hop does not parse (then the peer is the client: never trust what cannot be read).
+#[must_use]
+pub(crate) fn client_behind_proxies(
+    headers: &http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let text = value.to_str().ok()?;
+        hops.extend(text.split(',').map(str::trim).filter(|h| !h.is_empty()));
+    }
+    let mut last = None;
+    for hop in hops.iter().rev() {
+        let ip: std::net::IpAddr = hop.parse().ok()?;
+        if !trusted.iter().any(|n| n.contains(&ip)) {
+            return Some(ip);
+        }
+        last = Some(ip);
+    }
+    last
+}
+
 /// Appends the client to X-Forwarded-For and sets X-Forwarded-Proto and X-Forwarded-Host.
 pub(crate) fn set_forwarding(
     req: &mut RequestHeader,
@@ -120,5 +144,27 @@ mod tests {
             "203.0.113.9, 10.0.0.1"
         );
         assert_eq!(req.headers.get("x-forwarded-proto").unwrap(), "http");
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = http::HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.9".parse().unwrap(),
+        );
+        h.append("x-forwarded-for", "10.1.1.1".parse().unwrap());
+        assert_eq!(
+            client_behind_proxies(&h, &trusted),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let mut spoof = http::HeaderMap::new();
+        spoof.insert("x-forwarded-for", "1.2.3.4, not-an-ip".parse().unwrap());
+        assert_eq!(client_behind_proxies(&spoof, &trusted), None);
+        assert_eq!(
+            client_behind_proxies(&http::HeaderMap::new(), &trusted),
+            None
+        );
     }
 }

@@ -22,6 +22,6 @@ pub use gateway::{Gateway, ListenerInfo, RequestCtx};
 pub use metrics::Metrics;
 pub use respond::error_body;
 pub use routing::{normalize_path, RouteQuery, RouteTable};
-pub use runtime::{BuildError, Runtime};
+pub use runtime::{verify, BuildError, Runtime};
 pub use server::run;
 pub use state::{ReloadError, Shared, StartError};

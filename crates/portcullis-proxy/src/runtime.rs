@@ -42,6 +42,44 @@ pub struct FilterState {
     pub background: Arc<tokio::runtime::Runtime>,
 }
 
+impl FilterState {
+    /// Creates the process-wide filter state (no network I/O; Redis connects on first use).
+    pub fn new() -> Result<FilterState, crate::state::StartError> {
+        use crate::state::StartError;
+        let clock = Arc::new(portcullis_core::SystemClock);
+        let auth = AuthShared::new(clock.clone()).map_err(|e| StartError::Filter(e.to_string()))?;
+        let background = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("filters-bg")
+            .enable_all()
+            .build()
+            .map_err(|source| StartError::Io {
+                what: "filter background runtime",
+                source,
+            })?;
+        let limits = portcullis_ratelimit::Shared::new(
+            portcullis_ratelimit::SharedOptions::default(),
+            clock,
+        );
+        Ok(FilterState {
+            auth,
+            limits,
+            background: Arc::new(background),
+        })
+    }
+}
+
+/// Compiles a validated config the way `run` would (key files read, lists loaded, filters built)
+/// without binding anything: what `portcullis check` runs after validation.
+pub fn verify(config: Config) -> Result<(), crate::state::StartError> {
+    let state = FilterState::new()?;
+    let runtime = Runtime::build(config, None, &state)?;
+    drop(runtime);
+    // The background runtime may not be dropped inside an async context; here it is not.
+    drop(state);
+    Ok(())
+}
+
 /// Process-wide protections of one generation: IP lists, behavioural bans, in-flight limits.
 #[derive(Debug)]
 pub struct Protection {

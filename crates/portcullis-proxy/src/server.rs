@@ -47,6 +47,19 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     let listeners = config.listeners.clone();
     let admin = config.admin.clone();
 
+    // Pingora binds inside its listener threads and, when the port is taken, retries and then
+    // panics while the process lives on. Binding here first turns that into a clear start-up
+    // error (exit 1) before anything reports ready.
+    for address in listeners
+        .iter()
+        .map(|l| l.address)
+        .chain(admin.iter().map(|a| a.address))
+    {
+        preflight_bind(address).map_err(|source| StartError::Io {
+            what: "bind listener",
+            source: std::io::Error::new(source.kind(), format!("{address}: {source}")),
+        })?;
+    }
     let shared = Shared::new(config_path.clone(), config)?;
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
@@ -128,6 +141,19 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         }),
     });
     std::process::exit(0)
+}
+
+/// Binds `address` the way the listener will (SO_REUSEPORT, so a draining predecessor that
+/// also set it does not block us) and releases it at once.
+fn preflight_bind(address: std::net::SocketAddr) -> std::io::Result<()> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())
 }
 
 /// Waits until no request is in flight (then exits 0 at once) or the drain window ends (then

@@ -13,7 +13,6 @@ use portcullis_config::{Config, ConfigError};
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 use crate::runtime::{BuildError, FilterState, Runtime};
-use portcullis_auth::AuthShared;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +24,7 @@ pub enum StartError {
     #[error(transparent)]
     Build(#[from] BuildError),
     /// A thread or watcher could not be started.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being started.
         what: &'static str,
@@ -79,26 +78,7 @@ impl Shared {
                     source,
                 }
             })?;
-        let auth = AuthShared::new(Arc::new(portcullis_core::SystemClock))
-            .map_err(|e| StartError::Filter(e.to_string()))?;
-        let background = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("filters-bg")
-            .enable_all()
-            .build()
-            .map_err(|source| StartError::Io {
-                what: "filter background runtime",
-                source,
-            })?;
-        let limits = portcullis_ratelimit::Shared::new(
-            portcullis_ratelimit::SharedOptions::default(),
-            Arc::new(portcullis_core::SystemClock),
-        );
-        let filters = FilterState {
-            auth,
-            limits,
-            background: Arc::new(background),
-        };
+        let filters = FilterState::new()?;
         let runtime = Runtime::build(config, None, &filters)?;
         metrics.last_reload_success.set(unix_now());
         let digest = files_digest(&config_path);

@@ -325,9 +325,17 @@ pub fn js_unescape(input: &str) -> String {
 #[must_use]
 pub fn base64_text(input: &str) -> Option<String> {
     let t = input.trim();
-    if t.len() < 16 || t.len() > 64 * 1024 {
+    if t.len() < 12 || t.len() > 64 * 1024 {
         return None;
     }
+    // Form decoding turns the `+` of standard base64 into a space; put it back.
+    let restored;
+    let t = if t.contains(' ') {
+        restored = t.replace(' ', "+");
+        restored.as_str()
+    } else {
+        t
+    };
     if !t
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))

@@ -134,8 +134,9 @@ pub struct Waf {
     values: Compiled,
     paths: Compiled,
     names: Compiled,
+    /// Security-scanner user-agent substrings.
     scanners: AhoCorasick,
-    /// Cheap prefilter: a value with none of these bytes cannot match any rule.
+    /// Positive (zero-trust) model, when the route has one.
     positive: Option<positive::Positive>,
     dlp: Option<dlp::Dlp>,
 }

@@ -488,6 +488,19 @@ fn decodes_base64_path_segments() {
     use base64::Engine as _;
     let seg = base64::engine::general_purpose::STANDARD_NO_PAD.encode("<svg onload=go(1)>");
     blocked(get(&waf(), &format!("/api/{seg}")), "210001@path");
+    // Short unpadded values, and `+` turned into a space by form decoding, still decode.
+    let short = base64::engine::general_purpose::STANDARD_NO_PAD.encode("(prompt)(2)");
+    blocked(get(&waf(), &format!("/x?v={short}")), "210001@args:v");
+    let plus = base64::engine::general_purpose::STANDARD.encode("<a href=javascript:go()>>>?");
+    assert!(plus.contains('+'), "{plus}");
+    blocked(
+        post(
+            &waf(),
+            "application/x-www-form-urlencoded",
+            &format!("v={plus}"),
+        ),
+        "210001@body:v",
+    );
     // Ids and hashes that happen to be base64 alphabet stay harmless.
     assert!(get(&waf(), "/api/users/Q2xhcmFCZWxsQ29tcGFueQ").is_ok());
 }
@@ -555,6 +568,7 @@ fn passes_near_misses_of_the_new_signatures() {
         "note=keep+going+while+(true)+love+lasts",
         "cb=https%3A%2F%2Fapp.example.com%2Fdone%3Ferror%3Daccess_denied",
         "note=the+information+schema+chapter",
+        "id=AbCdEfGh1234&ref=Hello+World+Again&tok=ZmFzdGVyIHRoYW4gbGlnaHQ",
     ] {
         let r = get(&w, &format!("/q?{q}"));
         assert!(r.is_ok(), "{q}: {:?}", r.err().and_then(|d| d.log_detail));

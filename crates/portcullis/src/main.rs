@@ -34,6 +34,9 @@ enum Command {
     },
     /// Print the JSON Schema of a config file (for editors).
     Schema,
+    /// Read an API key on stdin and print the hash to put in `api_keys` (the key itself is
+    /// never stored; reading stdin keeps it out of the shell history and the process list).
+    HashKey,
     /// Print the version.
     Version,
 }
@@ -53,12 +56,21 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => match portcullis_config::load_path(&config) {
             Ok(cfg) => {
+                let summary = (cfg.listeners.len(), cfg.upstreams.len(), cfg.routes.len());
+                if let Err(e) = portcullis_proxy::verify(cfg) {
+                    eprintln!(
+                        "{}: {}",
+                        config.display(),
+                        anyhow::Error::from(e).to_string()
+                    );
+                    return ExitCode::from(2);
+                }
                 println!(
                     "{}: ok ({} listeners, {} upstreams, {} routes)",
                     config.display(),
-                    cfg.listeners.len(),
-                    cfg.upstreams.len(),
-                    cfg.routes.len()
+                    summary.0,
+                    summary.1,
+                    summary.2
                 );
                 ExitCode::SUCCESS
             }
@@ -70,6 +82,18 @@ fn main() -> ExitCode {
         },
         Command::Schema => {
             println!("{}", portcullis_config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::HashKey => {
+            let mut key = String::new();
+            if std::io::stdin().read_line(&mut key).is_err() || key.trim().is_empty() {
+                eprintln!("portcullis hash-key: write the key on stdin, e.g. `printf %s \"$KEY\" | portcullis hash-key`");
+                return ExitCode::from(2);
+            }
+            println!(
+                "{}",
+                portcullis_auth::hash_api_key(key.trim_end_matches(['\r', '\n']))
+            );
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -97,9 +121,16 @@ fn run(path: PathBuf) -> ExitCode {
     match portcullis_proxy::run(path, config) {
         Ok(never) => match never {},
         Err(e) => {
+            // A config that validates but cannot be compiled (an unreadable key file, ...) is a
+            // config error too: exit 2, like `check`.
+            let code = if matches!(e, portcullis_proxy::StartError::Build(_)) {
+                2
+            } else {
+                1
+            };
             let chain = anyhow::Error::from(e);
             eprintln!("portcullis: {chain:#}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
