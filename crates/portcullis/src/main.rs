@@ -58,11 +58,7 @@ fn main() -> ExitCode {
             Ok(cfg) => {
                 let summary = (cfg.listeners.len(), cfg.upstreams.len(), cfg.routes.len());
                 if let Err(e) = portcullis_proxy::verify(cfg) {
-                    eprintln!(
-                        "{}: {}",
-                        config.display(),
-                        anyhow::Error::from(e).to_string()
-                    );
+                    eprintln!("{}: {:#}", config.display(), anyhow::Error::from(e));
                     return ExitCode::from(2);
                 }
                 println!(
