@@ -8,7 +8,7 @@ DEBUG_BIN := target/debug/portcullis
 
 # command -> Debian package, installed with apt-get (as root) when the command is missing.
 BUILD_TOOLS := cmake:cmake pkg-config:pkg-config cc:gcc python3:python3 curl:curl
-TEST_TOOLS := redis-server:redis-server
+TEST_TOOLS := redis-server:redis-server promtool:prometheus kubectl:kubectl
 BENCH_TOOLS := nginx:nginx haproxy:haproxy wrk:wrk
 
 define apt_install

@@ -45,6 +45,8 @@ pub struct AccessRecord<'a> {
     pub deny_reason: Option<&'a str>,
     /// Detail of the deny (rule ids), never secrets.
     pub deny_detail: Option<&'a str>,
+    /// WAF rules that fired (`score=N rules=id@target ...`), in block and detect mode.
+    pub waf: Option<&'a str>,
     /// Authenticated subject, if any (never the credential).
     pub subject: Option<&'a str>,
     /// Authenticated consumer (API-key owner), if any.

@@ -13,6 +13,8 @@ use pingora::{Error, ErrorSource, ErrorType};
 use portcullis_config::{HeaderOps, RouteAction};
 use portcullis_core::{Deny, Identity, RequestView};
 use portcullis_ratelimit::{Admission, InFlightGuard, Observation};
+use portcullis_waf::{DlpOutcome, Findings};
+use bytes::Bytes;
 
 use crate::access_log::{redact_query, AccessRecord};
 use crate::metrics::{method_label, status_label};
@@ -67,6 +69,20 @@ pub struct RequestCtx {
     admission: Admission,
     /// The in-flight slot of the route and pool, released in `logging`.
     slot: Option<InFlightGuard>,
+    /// WAF findings of the head, added to the body's score.
+    waf_head: Findings,
+    /// What the WAF found, for the access log.
+    waf_summary: Option<String>,
+    /// Request body held back until the WAF has seen its inspected prefix.
+    body_held: Vec<u8>,
+    /// The WAF has decided on the body (or there is nothing to decide).
+    body_decided: bool,
+    /// A deny decided after proxying began (body inspection), answered by `fail_to_proxy`.
+    pending_deny: Option<Deny>,
+    /// Response body held back for DLP, and the response content type.
+    dlp_held: Vec<u8>,
+    dlp_decided: bool,
+    response_type: Option<String>,
 }
 
 impl RequestCtx {
@@ -115,6 +131,13 @@ fn request_host(req: &RequestHeader) -> Option<String> {
 }
 
 impl Gateway {
+    /// Records WAF findings that did not block (detect mode, or below the threshold).
+    /// Returns the access-log summary.
+    fn note_waf(&self, route: &str, findings: &Findings, action: &str) -> String {
+        self.shared.metrics.waf_findings.with_label_values(&[route, action]).inc();
+        format!("score={} rules={}", findings.score, findings.summary())
+    }
+
     async fn deny(
         &self,
         session: &mut Session,
@@ -154,6 +177,14 @@ impl ProxyHttp for Gateway {
             identity: None,
             admission: Admission::default(),
             slot: None,
+            waf_head: Findings::default(),
+            waf_summary: None,
+            body_held: Vec::new(),
+            body_decided: false,
+            pending_deny: None,
+            dlp_held: Vec::new(),
+            dlp_decided: false,
+            response_type: None,
         }
     }
 
@@ -253,6 +284,22 @@ impl ProxyHttp for Gateway {
                 Err(deny) => return self.deny(session, ctx, deny).await,
             }
         }
+        // 4. WAF on the head: pure CPU, microseconds; before authentication so an injection in a
+        // token or key header never reaches the verifier, and its findings seed the body's score.
+        if let Some(waf) = &filters.waf {
+            match waf.check_head(&view) {
+                Ok(findings) => {
+                    if !findings.hits.is_empty() {
+                        ctx.waf_summary = Some(self.note_waf(&route.name, &findings, "detected"));
+                    }
+                    ctx.waf_head = findings;
+                }
+                Err(deny) => {
+                    self.shared.metrics.waf_findings.with_label_values(&[&route.name, "blocked"]).inc();
+                    return self.deny(session, ctx, deny).await;
+                }
+            }
+        }
         // 5-6. Authentication, then authorization: after the cheap checks (they never spend
         // crypto on a client that is already refused), before per-consumer limits (which key on
         // the identity). A route without `auth` is anonymous.
@@ -275,6 +322,80 @@ impl ProxyHttp for Gateway {
             Err(deny) => return self.deny(session, ctx, deny).await,
         }
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if ctx.body_decided {
+            return Ok(());
+        }
+        let rt = Arc::clone(&ctx.runtime);
+        let Some(index) = ctx.route else {
+            return Ok(());
+        };
+        let Some(waf) = rt.filters.get(index).and_then(|f| f.waf.as_ref()) else {
+            ctx.body_decided = true;
+            return Ok(());
+        };
+        let limit = waf.body_inspect_limit();
+        if limit == 0 || (ctx.body_held.is_empty() && body.is_none() && end_of_stream) {
+            ctx.body_decided = true;
+            return Ok(());
+        }
+        // Hold chunks back (nothing reaches the backend) until the inspected prefix is complete;
+        // memory is bounded by the route's inspect cap.
+        let mut rest = Bytes::new();
+        if let Some(chunk) = body.take() {
+            let room = limit.saturating_sub(ctx.body_held.len());
+            if chunk.len() > room {
+                ctx.body_held.extend_from_slice(&chunk[..room]);
+                rest = chunk.slice(room..);
+            } else {
+                ctx.body_held.extend_from_slice(&chunk);
+            }
+        }
+        let truncated = !rest.is_empty() || (ctx.body_held.len() >= limit && !end_of_stream);
+        if !truncated && !end_of_stream {
+            // An empty chunk, not None: to Pingora, None means the body ended.
+            *body = Some(Bytes::new());
+            return Ok(());
+        }
+        ctx.body_decided = true;
+        let route = &rt.routes.routes()[index];
+        let req = session.req_header();
+        let view = RequestView {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            host: ctx.host.as_deref(),
+            headers: &req.headers,
+            client_ip: ctx.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            route: &route.name,
+        };
+        let head = std::mem::take(&mut ctx.waf_head);
+        match waf.check_body(&view, &head, &ctx.body_held, truncated) {
+            Ok(findings) => {
+                if !findings.hits.is_empty() {
+                    ctx.waf_summary = Some(self.note_waf(&route.name, &findings, "detected"));
+                }
+                let mut out = std::mem::take(&mut ctx.body_held);
+                out.extend_from_slice(&rest);
+                *body = Some(Bytes::from(out));
+                Ok(())
+            }
+            Err(deny) => {
+                self.shared.metrics.waf_findings.with_label_values(&[&route.name, "blocked"]).inc();
+                let status = deny.status;
+                ctx.pending_deny = Some(deny);
+                // The backend got the head but never a complete body: the request is aborted.
+                Err(Error::explain(ErrorType::HTTPStatus(status), "request body refused by the WAF"))
+            }
+        }
     }
 
     async fn upstream_peer(
@@ -378,6 +499,11 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
+        // Response DLP reads the body: ask the backend for an uncompressed one.
+        let dlp = ctx.route.and_then(|i| ctx.runtime.filters.get(i)).and_then(|f| f.waf.as_ref());
+        if dlp.is_some_and(|w| w.response_inspect_limit() > 0) {
+            upstream.remove_header(&http::header::ACCEPT_ENCODING);
+        }
         if let Some(route) = ctx.route() {
             apply_request_ops(upstream, &route.request_headers)?;
         }
@@ -409,10 +535,76 @@ impl ProxyHttp for Gateway {
         for (name, value) in &ctx.admission.headers {
             resp.insert_header(*name, value.as_str())?;
         }
+        ctx.response_type = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if resp.headers.get(http::header::CONTENT_ENCODING).is_some_and(|v| v != "identity") {
+            // A compressed body the backend sent anyway cannot be inspected; say so in the log.
+            ctx.dlp_decided = true;
+        }
         if let Some(route) = ctx.route() {
             apply_response_ops(resp, &route.response_headers)?;
         }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<std::time::Duration>> {
+        if ctx.dlp_decided {
+            return Ok(None);
+        }
+        let rt = Arc::clone(&ctx.runtime);
+        let Some(index) = ctx.route else {
+            return Ok(None);
+        };
+        let Some(waf) = rt.filters.get(index).and_then(|f| f.waf.as_ref()) else {
+            ctx.dlp_decided = true;
+            return Ok(None);
+        };
+        let limit = waf.response_inspect_limit();
+        if limit == 0 {
+            ctx.dlp_decided = true;
+            return Ok(None);
+        }
+        let mut rest = Bytes::new();
+        if let Some(chunk) = body.take() {
+            let room = limit.saturating_sub(ctx.dlp_held.len());
+            if chunk.len() > room {
+                ctx.dlp_held.extend_from_slice(&chunk[..room]);
+                rest = chunk.slice(room..);
+            } else {
+                ctx.dlp_held.extend_from_slice(&chunk);
+            }
+        }
+        if rest.is_empty() && ctx.dlp_held.len() < limit && !end_of_stream {
+            return Ok(None);
+        }
+        ctx.dlp_decided = true;
+        let held = std::mem::take(&mut ctx.dlp_held);
+        let route = rt.routes.routes()[index].name.as_str();
+        let mut out = match waf.inspect_response(ctx.response_type.as_deref(), &held) {
+            DlpOutcome::Pass => held,
+            DlpOutcome::Masked(masked) => {
+                self.shared.metrics.dlp.with_label_values(&[route, "masked"]).inc();
+                masked
+            }
+            DlpOutcome::Block(deny) => {
+                // The status line is already on its way: cut the response instead of leaking it.
+                self.shared.metrics.dlp.with_label_values(&[route, "blocked"]).inc();
+                ctx.deny_reason = Some(deny.reason);
+                return Err(Error::explain(ErrorType::HTTPStatus(deny.status), "response blocked by DLP"));
+            }
+        };
+        out.extend_from_slice(&rest);
+        *body = Some(Bytes::from(out));
+        Ok(None)
     }
 
     async fn fail_to_proxy(
@@ -421,6 +613,18 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if let Some(deny) = ctx.pending_deny.take() {
+            let status = deny.status;
+            if session.response_written().is_none() {
+                if let Err(write_err) = self.deny(session, ctx, deny).await {
+                    tracing::debug!(error = %write_err, "could not send error response");
+                }
+            }
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
@@ -512,6 +716,7 @@ impl ProxyHttp for Gateway {
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             deny_reason: ctx.deny_reason,
             deny_detail: ctx.deny_detail.as_deref(),
+            waf: ctx.waf_summary.as_deref(),
             subject: ctx.identity.as_ref().and_then(|i| i.subject.as_deref()),
             consumer: ctx.identity.as_ref().and_then(|i| i.consumer.as_deref()),
             attempts: ctx.tried.len(),

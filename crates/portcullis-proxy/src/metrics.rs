@@ -31,6 +31,10 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     /// Time to build a runtime from config.
     pub reload_duration: Histogram,
+    /// WAF findings by route and action (`blocked`, `detected`).
+    pub waf_findings: IntCounterVec,
+    /// Response DLP outcomes by route and action (`masked`, `blocked`).
+    pub dlp: IntCounterVec,
 }
 
 impl Metrics {
@@ -103,6 +107,20 @@ impl Metrics {
             "portcullis_config_reload_duration_seconds",
             "Time to validate a config and build its runtime.",
         ))?;
+        let waf_findings = IntCounterVec::new(
+            Opts::new(
+                "portcullis_waf_findings_total",
+                "Requests on which the WAF found something, by route and action (blocked, detected).",
+            ),
+            &["route", "action"],
+        )?;
+        let dlp = IntCounterVec::new(
+            Opts::new(
+                "portcullis_dlp_total",
+                "Responses the DLP rules changed, by route and action (masked, blocked).",
+            ),
+            &["route", "action"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
@@ -122,6 +140,8 @@ impl Metrics {
             Box::new(last_reload_success.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(reload_duration.clone()),
+            Box::new(waf_findings.clone()),
+            Box::new(dlp.clone()),
             Box::new(build_info),
         ] {
             registry.register(c)?;
@@ -142,6 +162,8 @@ impl Metrics {
             last_reload_success,
             access_log_dropped,
             reload_duration,
+            waf_findings,
+            dlp,
         })
     }
 

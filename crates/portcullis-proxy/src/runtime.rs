@@ -25,6 +25,15 @@ pub enum BuildError {
         #[source]
         source: AuthError,
     },
+    /// A route's WAF could not be built (a positive-model schema it cannot use, ...).
+    #[error("route `{route}`: waf: {source}")]
+    Waf {
+        /// The route.
+        route: String,
+        /// What failed.
+        #[source]
+        source: portcullis_waf::WafError,
+    },
     /// Rate limits, IP lists or bans could not be built (a list file unreadable, ...).
     #[error("{0}")]
     Protection(#[from] RateLimitError),
@@ -108,6 +117,8 @@ pub struct RouteFilters {
     pub auth: Option<Authenticator>,
     /// Rate limits and quotas (None: the route has no `rate_limit`).
     pub limiter: Option<RateLimiter>,
+    /// The WAF (None: the route has no `waf`, or `mode: off`).
+    pub waf: Option<portcullis_waf::Waf>,
 }
 
 /// One config generation, compiled.
@@ -166,7 +177,17 @@ impl Runtime {
                     .as_ref()
                     .map(|spec| RateLimiter::from_spec(&r.name, spec, &state.limits))
                     .transpose()?;
-                Ok(RouteFilters { auth, limiter })
+                let waf = r
+                    .waf
+                    .as_ref()
+                    .filter(|spec| spec.mode != portcullis_config::WafMode::Off)
+                    .map(portcullis_waf::Waf::from_spec)
+                    .transpose()
+                    .map_err(|source| BuildError::Waf {
+                        route: r.name.clone(),
+                        source,
+                    })?;
+                Ok(RouteFilters { auth, limiter, waf })
             })
             .collect::<Result<Vec<_>, BuildError>>()?;
         Ok(Runtime {
