@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -14,7 +15,6 @@ use portcullis_config::{HeaderOps, RouteAction};
 use portcullis_core::{Deny, Identity, RequestView};
 use portcullis_ratelimit::{Admission, InFlightGuard, Observation};
 use portcullis_waf::{DlpOutcome, Findings};
-use bytes::Bytes;
 
 use crate::access_log::{redact_query, AccessRecord};
 use crate::metrics::{method_label, status_label};
@@ -134,7 +134,11 @@ impl Gateway {
     /// Records WAF findings that did not block (detect mode, or below the threshold).
     /// Returns the access-log summary.
     fn note_waf(&self, route: &str, findings: &Findings, action: &str) -> String {
-        self.shared.metrics.waf_findings.with_label_values(&[route, action]).inc();
+        self.shared
+            .metrics
+            .waf_findings
+            .with_label_values(&[route, action])
+            .inc();
         format!("score={} rules={}", findings.score, findings.summary())
     }
 
@@ -295,7 +299,11 @@ impl ProxyHttp for Gateway {
                     ctx.waf_head = findings;
                 }
                 Err(deny) => {
-                    self.shared.metrics.waf_findings.with_label_values(&[&route.name, "blocked"]).inc();
+                    self.shared
+                        .metrics
+                        .waf_findings
+                        .with_label_values(&[&route.name, "blocked"])
+                        .inc();
                     return self.deny(session, ctx, deny).await;
                 }
             }
@@ -389,11 +397,18 @@ impl ProxyHttp for Gateway {
                 Ok(())
             }
             Err(deny) => {
-                self.shared.metrics.waf_findings.with_label_values(&[&route.name, "blocked"]).inc();
+                self.shared
+                    .metrics
+                    .waf_findings
+                    .with_label_values(&[&route.name, "blocked"])
+                    .inc();
                 let status = deny.status;
                 ctx.pending_deny = Some(deny);
                 // The backend got the head but never a complete body: the request is aborted.
-                Err(Error::explain(ErrorType::HTTPStatus(status), "request body refused by the WAF"))
+                Err(Error::explain(
+                    ErrorType::HTTPStatus(status),
+                    "request body refused by the WAF",
+                ))
             }
         }
     }
@@ -500,7 +515,10 @@ impl ProxyHttp for Gateway {
             }
         }
         // Response DLP reads the body: ask the backend for an uncompressed one.
-        let dlp = ctx.route.and_then(|i| ctx.runtime.filters.get(i)).and_then(|f| f.waf.as_ref());
+        let dlp = ctx
+            .route
+            .and_then(|i| ctx.runtime.filters.get(i))
+            .and_then(|f| f.waf.as_ref());
         if dlp.is_some_and(|w| w.response_inspect_limit() > 0) {
             upstream.remove_header(&http::header::ACCEPT_ENCODING);
         }
@@ -540,7 +558,11 @@ impl ProxyHttp for Gateway {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if resp.headers.get(http::header::CONTENT_ENCODING).is_some_and(|v| v != "identity") {
+        if resp
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v != "identity")
+        {
             // A compressed body the backend sent anyway cannot be inspected; say so in the log.
             ctx.dlp_decided = true;
         }
@@ -592,14 +614,25 @@ impl ProxyHttp for Gateway {
         let mut out = match waf.inspect_response(ctx.response_type.as_deref(), &held) {
             DlpOutcome::Pass => held,
             DlpOutcome::Masked(masked) => {
-                self.shared.metrics.dlp.with_label_values(&[route, "masked"]).inc();
+                self.shared
+                    .metrics
+                    .dlp
+                    .with_label_values(&[route, "masked"])
+                    .inc();
                 masked
             }
             DlpOutcome::Block(deny) => {
                 // The status line is already on its way: cut the response instead of leaking it.
-                self.shared.metrics.dlp.with_label_values(&[route, "blocked"]).inc();
+                self.shared
+                    .metrics
+                    .dlp
+                    .with_label_values(&[route, "blocked"])
+                    .inc();
                 ctx.deny_reason = Some(deny.reason);
-                return Err(Error::explain(ErrorType::HTTPStatus(deny.status), "response blocked by DLP"));
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(deny.status),
+                    "response blocked by DLP",
+                ));
             }
         };
         out.extend_from_slice(&rest);

@@ -9,3 +9,4 @@ mod lifecycle;
 mod limits;
 mod proxy;
 mod support;
+mod waf;

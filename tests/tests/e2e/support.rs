@@ -208,7 +208,11 @@ async fn connection(sock: TcpStream, state: &BackendState, name: &str) {
                 let ms = ms.parse().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            (200, format!("{name} {method} {target} {}\n", body.len()))
+            if target.starts_with("/echo") {
+                (200, String::from_utf8_lossy(&body).into_owned())
+            } else {
+                (200, format!("{name} {method} {target} {}\n", body.len()))
+            }
         };
         let reason = if status == 200 {
             "OK"
