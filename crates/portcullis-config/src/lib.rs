@@ -12,6 +12,7 @@ mod model;
 mod ratelimit;
 mod raw;
 mod schema;
+mod tls;
 mod tree;
 mod validate;
 mod waf;
@@ -30,6 +31,9 @@ pub use ratelimit::{
     KeyPart, Limit, OnRedisError, Protection, RateLimitPolicy, RedisSpec, RouteRateLimit, Scope,
 };
 pub use schema::json_schema;
+pub use tls::{
+    ClientAuth, ClientAuthMode, ListenerTls, PrivateKey, TlsCertificate, TlsVersion, UpstreamTls,
+};
 pub use tree::{Seg, YamlPath};
 pub use waf::{WafMode, WafSpec};
 

@@ -27,6 +27,42 @@ pub struct Config {
     pub protection: crate::ratelimit::Protection,
 }
 
+impl Config {
+    /// Every TLS file the config reads (certificates, keys, CA bundles), so a reload can notice
+    /// a changed file and the watcher can watch their directories.
+    #[must_use]
+    pub fn tls_files(&self) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut cert = |c: &crate::tls::TlsCertificate| {
+            out.push(c.cert_file.clone());
+            out.push(c.key_file.clone());
+        };
+        for l in &self.listeners {
+            if let Some(t) = &l.tls {
+                t.certificates.iter().for_each(&mut cert);
+            }
+        }
+        for u in self.upstreams.values() {
+            if let Some(c) = u.tls.as_ref().and_then(|t| t.client_cert.as_ref()) {
+                cert(c);
+            }
+        }
+        for l in &self.listeners {
+            if let Some(ca) = l.tls.as_ref().and_then(|t| t.client_auth.as_ref()) {
+                out.push(ca.ca_file.clone());
+            }
+        }
+        for u in self.upstreams.values() {
+            if let Some(ca) = u.tls.as_ref().and_then(|t| t.ca_file.clone()) {
+                out.push(ca);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// Process-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
@@ -105,6 +141,8 @@ pub struct Listener {
     pub address: SocketAddr,
     /// Accept h2c (HTTP/2 prior knowledge) as well as HTTP/1.1.
     pub h2c: bool,
+    /// TLS termination (None: plain HTTP).
+    pub tls: Option<crate::tls::ListenerTls>,
 }
 
 /// An upstream pool.
@@ -122,6 +160,8 @@ pub struct Upstream {
     pub timeouts: Timeouts,
     /// Extra attempts on another backend after a connect failure (nothing reached the backend).
     pub retries: u32,
+    /// TLS to the backends (None: plain HTTP).
+    pub tls: Option<crate::tls::UpstreamTls>,
 }
 
 /// One backend as configured.

@@ -87,6 +87,8 @@ pub(crate) struct RawListener {
     pub address: String,
     /// Accept HTTP/2 with prior knowledge (h2c) besides HTTP/1.1 (default false).
     pub h2c: Option<bool>,
+    /// TLS termination: certificates by SNI, client certificates, lowest version.
+    pub tls: Option<crate::tls::RawListenerTls>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -103,6 +105,8 @@ pub(crate) struct RawUpstream {
     /// Extra attempts on another backend after a connect failure (nothing was sent, so any method
     /// may retry), when an untried healthy backend exists (default 1).
     pub retries: Option<i64>,
+    /// TLS (and mTLS) to the backends.
+    pub tls: Option<crate::tls::RawUpstreamTls>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

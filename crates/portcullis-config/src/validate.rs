@@ -118,6 +118,10 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
                 name: raw.name.clone(),
                 address,
                 h2c: raw.h2c.unwrap_or(false),
+                tls: raw
+                    .tls
+                    .as_ref()
+                    .and_then(|t| crate::tls::listener_tls(t, &o.at(&["tls"]), d)),
             });
         }
     }
@@ -470,6 +474,10 @@ fn upstream(name: &str, raw: &RawUpstream, o: &Origin, d: &mut Diagnostics) -> O
         ),
     };
     let retries = count(raw.retries, 1, 0, 10, o, "retries", d);
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|t| crate::tls::upstream_tls(t, &o.at(&["tls"]), d));
     if d.len() > errors_before {
         return None;
     }
@@ -480,6 +488,7 @@ fn upstream(name: &str, raw: &RawUpstream, o: &Origin, d: &mut Diagnostics) -> O
         passive_health,
         timeouts,
         retries: u32::try_from(retries).unwrap_or(1),
+        tls,
     })
 }
 

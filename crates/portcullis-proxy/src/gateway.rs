@@ -227,6 +227,12 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
+        // -1. Framing nobody may interpret two ways (CL+TE, duplicate lengths, odd codings, no
+        // Host): refused and the connection closed, before anything reads the body.
+        if let Some(deny) = crate::framing::check(session.req_header()) {
+            session.set_keepalive(None);
+            return self.deny(session, ctx, deny).await;
+        }
         let req = session.req_header();
         ctx.host = request_host(req);
         // 1. Route match: everything after depends on the route's policy; unknown -> 404.

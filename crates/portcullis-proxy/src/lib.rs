@@ -7,6 +7,7 @@
 
 mod access_log;
 mod admin;
+mod framing;
 mod gateway;
 mod headers;
 mod metrics;

@@ -279,7 +279,7 @@ pub(crate) fn xml(s: &str, out: &mut Vec<Field>, max: usize) -> bool {
                 out.push(Field {
                     target: "xml".to_owned(),
                     name: String::new(),
-                    value: p.to_owned(),
+                    value: decode::html_entities(p),
                 });
             }
         }

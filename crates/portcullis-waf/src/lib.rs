@@ -9,6 +9,7 @@
 mod body;
 pub mod decode;
 mod dlp;
+mod heuristics;
 mod positive;
 pub mod rules;
 pub mod sqli;
@@ -139,6 +140,10 @@ pub struct Waf {
     /// Positive (zero-trust) model, when the route has one.
     positive: Option<positive::Positive>,
     dlp: Option<dlp::Dlp>,
+    /// First word of a brace-expanded value that is a shell command.
+    brace_command: Regex,
+    /// PHP indirect calls, matched on comment-free, whitespace-free text.
+    php_indirect: Regex,
 }
 
 impl std::fmt::Debug for Waf {
@@ -175,6 +180,13 @@ fn compile(paranoia: u8, target: u8) -> Result<Compiled, WafError> {
             source,
         })?;
     Ok(Compiled { set, rules })
+}
+
+fn own_regex(pattern: &str) -> Result<Regex, WafError> {
+    Regex::new(pattern).map_err(|source| WafError::Pattern {
+        pattern: pattern.to_owned(),
+        source,
+    })
 }
 
 /// Accumulates hits for one request.
@@ -287,6 +299,8 @@ impl Waf {
             scanners,
             positive,
             dlp: dlp::Dlp::from_spec(spec)?,
+            brace_command: own_regex(heuristics::BRACE_COMMANDS)?,
+            php_indirect: own_regex(heuristics::PHP_INDIRECT_CALL)?,
         })
     }
 
@@ -400,6 +414,14 @@ impl Waf {
             }
         }
         self.protocol(req, &mut acc);
+        // Origin form only: a backslash, a fragment or a missing leading slash is a parser
+        // differential between the gateway and the application (CONNECT has its own form).
+        if req.method != "CONNECT"
+            && (!(req.path.starts_with('/') || req.path == "*" && req.method == "OPTIONS")
+                || req.path.contains(['\\', '#']))
+        {
+            acc.hit(rules::BAD_TARGET, "path", req.path);
+        }
         // Path: decoded for signatures; traversal is judged before collapsing.
         let path = decode::normalise(req.path);
         if path
@@ -435,6 +457,9 @@ impl Waf {
         if let Some(q) = req.query {
             if has_bad_percent(q) {
                 acc.hit(rules::BAD_ENCODING, "args", q);
+            }
+            if has_fullwidth_escape(q) {
+                acc.hit(rules::FULLWIDTH_ESCAPE, "args", q);
             }
             body::urlencoded(
                 q,
@@ -477,6 +502,12 @@ impl Waf {
             }
             if n == "proxy" {
                 acc.hit(rules::PROXY_HEADER, "header:proxy", &v);
+            }
+            if v.contains(['\r', '\n']) {
+                acc.hit(rules::CRLF_NAME, &format!("header:{n}"), &v);
+            }
+            if n == "range" && heuristics::bad_range(&v.to_ascii_lowercase()) {
+                acc.hit(rules::BAD_RANGE, "header:range", &v);
             }
             if n == "request-range" {
                 acc.hit(rules::REQUEST_RANGE, "header:request-range", &v);
@@ -599,8 +630,22 @@ impl Waf {
             }
         }
         let has_body = cls.iter().any(|v| v.as_bytes() != b"0") || te > 0;
+        let ct_header = h.get(http::header::CONTENT_TYPE);
         if has_body && matches!(m, "GET" | "HEAD") {
             acc.hit(rules::BODY_ON_GET, "method", m);
+            // A form in a GET is read as arguments by some frameworks and ignored by caches
+            // and logs: a smuggling and cache-poisoning shape, unlike a JSON search body.
+            let form = ct_header.is_some_and(|v| {
+                let v = v.as_bytes().to_ascii_lowercase();
+                v.starts_with(b"application/x-www-form-urlencoded")
+                    || v.starts_with(b"multipart/")
+            });
+            if form {
+                acc.hit(rules::FORM_ON_GET, "method", m);
+            }
+        }
+        if has_body && ct_header.is_none_or(|v| v.as_bytes().trim_ascii().is_empty()) {
+            acc.hit(rules::BODY_NO_TYPE, "header:content-type", "");
         }
         if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
             let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
@@ -632,7 +677,21 @@ impl Waf {
             {
                 acc.hit(rules::NOSQL_OPERATOR, &f.target, &name);
             }
-            if session_param(&lname) && !acc.same_site_referer {
+            if f.name.contains(['\r', '\n']) || name.contains(['\r', '\n']) {
+                acc.hit(rules::CRLF_NAME, &f.target, &name);
+            }
+            if heuristics::include_param(&lname) {
+                let v = f.value.trim_start().to_ascii_lowercase();
+                if ["http://", "https://", "ftp://", "ftps://"]
+                    .iter()
+                    .any(|p| v.starts_with(p))
+                {
+                    acc.hit(rules::RFI_PARAM, &f.target, &v);
+                }
+            }
+            if (session_param(&lname) || heuristics::session_like(&lname))
+                && !acc.same_site_referer
+            {
                 acc.hit(rules::SESSION_NAME, &f.target, &lname);
             }
         }
@@ -644,6 +703,13 @@ impl Waf {
     /// Runs every value detector on one value (and on its base64 decoding when it looks
     /// encoded).
     fn scan_value(&self, raw: &str, target: &str, acc: &mut Acc<'_>) {
+        // Normalising drops NULs and backslash escapes, so judge those on the value as sent.
+        if raw.contains('\0') || raw.contains("%00") {
+            acc.hit(rules::CONTROL_CHARS, target, raw);
+        }
+        if raw.contains("..\\") || raw.contains("\\..") {
+            acc.hit(rules::LFI_BACKSLASH, target, raw);
+        }
         let norm = decode::normalise(raw);
         self.scan_norm(&norm, target, acc);
         if let Some(text) = decode::base64_text(raw) {
@@ -673,6 +739,22 @@ impl Waf {
         if let Some(r) = xss::detect(norm) {
             acc.hit(rules::XSS, target, &format!("{r}: {norm}"));
         }
+        if norm.contains('{') {
+            if let Some(words) = heuristics::brace_expand(&decode::shell_fold(norm)) {
+                if self.brace_command.is_match(&words) {
+                    acc.hit(rules::BRACE_COMMAND, target, norm);
+                }
+            }
+        }
+        if norm.contains('(') && (norm.contains('$') || norm.contains(['[', '.', ')'])) {
+            let folded = heuristics::php_fold(norm);
+            if self.php_indirect.is_match(&folded) {
+                acc.hit(rules::PHP_INDIRECT, target, norm);
+            }
+        }
+        if heuristics::hidden_script_scheme(norm) {
+            acc.hit(rules::HIDDEN_SCHEME, target, norm);
+        }
     }
 
     fn scan_text(&self, s: &str, target: &str, c: &Compiled, acc: &mut Acc<'_>) {
@@ -682,6 +764,9 @@ impl Waf {
         for i in c.set.matches(s).iter() {
             if let Some((info, re)) = c.rules.get(i) {
                 if header && matches!(info.category, "ssrf" | "rfi") {
+                    continue;
+                }
+                if info.id == 350_001 && heuristics::balanced_ldap_filter(s) {
                     continue;
                 }
                 let frag = re.find(s).map_or(s, |m| {
@@ -886,7 +971,16 @@ fn script_file_name(name: &str) -> bool {
     let mut exts = base.split('.').skip(1).peekable();
     let mut found = false;
     while let Some(ext) = exts.next() {
-        let ext = ext.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        // `photo. php` still runs as PHP on servers that trim the name.
+        let ext = ext
+            .trim()
+            .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        // Versioned and test variants (`.php7`, `.php907`, `.phpt`) are mapped to PHP by
+        // common handler globs.
+        let php_like = ext.strip_prefix("php").is_some_and(|v| {
+            v.is_empty() || v == "t" || v.bytes().all(|c| c.is_ascii_digit())
+        });
+        found |= php_like;
         let last = exts.peek().is_none();
         found |= (last && rules::SCRIPT_EXTENSIONS.contains(&ext))
             || (ext.starts_with("php") || ext.starts_with("pht"))
@@ -932,6 +1026,16 @@ fn same_site_referer(req: &RequestView<'_>) -> bool {
         authority.split(':').next().unwrap_or_default()
     };
     !ref_host.is_empty() && ref_host == host
+}
+
+/// `%uFFxx`: IIS decodes full-width forms to ASCII, so `%uff0f` is a slash no other
+/// component sees.
+fn has_fullwidth_escape(s: &str) -> bool {
+    s.as_bytes().windows(4).any(|w| {
+        w.first() == Some(&b'%')
+            && w.get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b'u'))
+            && w.get(2..4).is_some_and(|d| d.eq_ignore_ascii_case(b"ff"))
+    })
 }
 
 /// `%` not followed by two hex digits (or `u` and four).

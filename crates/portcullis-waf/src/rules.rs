@@ -102,6 +102,73 @@ pub(crate) const SCRIPT_UPLOAD: RuleInfo = r(
     1,
     "upload of a server-side script file name",
 );
+pub(crate) const BODY_NO_TYPE: RuleInfo = r(
+    100_017,
+    "protocol",
+    5,
+    1,
+    "request body without a Content-Type (no parser can be chosen)",
+);
+pub(crate) const BAD_RANGE: RuleInfo = r(
+    100_018,
+    "protocol",
+    5,
+    1,
+    "Range with an end before its start or too many ranges",
+);
+pub(crate) const BAD_TARGET: RuleInfo = r(
+    100_019,
+    "protocol",
+    5,
+    1,
+    "request target not in origin form (backslash, fragment, missing slash)",
+);
+pub(crate) const FORM_ON_GET: RuleInfo =
+    r(100_020, "protocol", 5, 1, "form-encoded body on GET or HEAD");
+pub(crate) const FULLWIDTH_ESCAPE: RuleInfo = r(
+    100_021,
+    "protocol",
+    5,
+    1,
+    "%u escape of a full-width character (IIS normalisation evasion)",
+);
+pub(crate) const CRLF_NAME: RuleInfo = r(
+    290_004,
+    "crlf",
+    5,
+    1,
+    "line break in a header value or argument name",
+);
+pub(crate) const RFI_PARAM: RuleInfo = r(
+    230_004,
+    "rfi",
+    5,
+    1,
+    "remote URL in an include-style argument",
+);
+pub(crate) const LFI_BACKSLASH: RuleInfo =
+    r(220_006, "lfi", 5, 1, "path traversal with backslashes");
+pub(crate) const BRACE_COMMAND: RuleInfo = r(
+    240_015,
+    "rce",
+    5,
+    1,
+    "shell brace expansion that assembles a command",
+);
+pub(crate) const PHP_INDIRECT: RuleInfo = r(
+    250_010,
+    "php",
+    5,
+    1,
+    "PHP call through a variable, array or string pieces",
+);
+pub(crate) const HIDDEN_SCHEME: RuleInfo = r(
+    210_003,
+    "xss",
+    5,
+    1,
+    "script URL scheme split by whitespace or control characters",
+);
 pub(crate) const BODY_SIZE_LIMIT: RuleInfo = r(110_001, "limit", 0, 1, "body larger than limit");
 pub(crate) const JSON_LIMIT: RuleInfo =
     r(110_002, "limit", 0, 1, "JSON deeper or larger than limit");
@@ -143,12 +210,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(220_001, "lfi", 5, 1, "path traversal"),
         T_VALUE | T_PATH,
-        r"(?:^|[/\\])\.{2,3}[/\\;]|(?:^|[/\\])\.\.$|\.\.[/\\]\.\.[/\\]",
+        r"(?:^|[/\\])\.{2,3}[/\\;]|(?:^|[/\\])\.\.$|\.\.[/\\]\.\.[/\\]|(?:0x5c|0x2f)(?:0x2e|\.){2}|(?:0x2e|\.){2}(?:0x5c|0x2f)",
     ),
     sig(
         r(220_002, "lfi", 5, 1, "access to an operating-system file"),
         T_VALUE | T_PATH,
-        r"(?:^|[/\\])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|master\.passwd|security|mysql|apache2?|nginx|httpd|ssh)|proc[/\\]+(?:self|\d+)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini)|boot\.ini|winnt[/\\]|var[/\\]+log[/\\]|\.ssh[/\\]|usr[/\\]+local[/\\]+apache|\.aws[/\\]credentials|\.bash_history|\.htpasswd|\.htaccess|wp-config\.php|web\.config|\.git[/\\](?:config))",
+        r"(?:^|[/\\])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|master\.passwd|security|mysql|apache2?|nginx|httpd|ssh)|proc[/\\]+(?:self|\d+)[/\\]|sys[/\\]+(?:class|kernel|devices|firmware|block|bus|module|power)\b|windows[/\\]+(?:win\.ini|system32|system\.ini)|boot\.ini|winnt[/\\]|var[/\\]+log[/\\]|\.ssh[/\\]|usr[/\\]+local[/\\]+apache|\.aws[/\\]credentials|\.bash_history|\.htpasswd|\.htaccess|wp-config\.php|web\.config|\.git[/\\](?:config))",
     ),
     sig(
         r(220_003, "lfi", 5, 1, "file:// or php:// wrapper"),
@@ -159,12 +226,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(230_001, "rfi", 5, 1, "URL with an IP address host"),
         T_VALUE,
-        r"^(?:https?|ftps?)://\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
+        r"^(?:https?|ftps?)://(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?[0-9a-f]{0,4}:[0-9a-f:]*:[0-9a-f]{0,4}\]?[/:])",
     ),
     sig(
         r(230_002, "rfi", 5, 1, "URL ending in ? (include trick)"),
         T_VALUE,
-        r"^(?:https?|ftps?)://[^\s]+\?+$",
+        r"^(?:https?|ftps?)://[^\s]+\?+$|^(?:file|ftps?|https?)\?+$",
     ),
     sig(
         r(230_003, "rfi", 5, 1, "remote include parameter"),
@@ -175,12 +242,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_001, "rce", 5, 1, "shell command after a separator"),
         T_VALUE | T_PATH,
-        r"(?:[;|&\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr|cd\s+[/~.\\$]\S*|pwd|perf|aptitude|regedit|iwr|irm|iex|rmt|rmt-tar|comm|column|ansible[\w-]*|chef-[\w-]+|cscli|cpulimit|lastlogin|invoke-\w+|start-process|bitsadmin|curl\.exe|wget\.exe)(?:$|[\s;|&<>`)'\x22]|\$\{)",
+        r"(?:[;|&\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr|cd\s+[/~.\\$]\S*|pwd|perf|aptitude|regedit|iwr|irm|iex|rmt|rmt-tar|comm|column|ansible[\w-]*|chef-[\w-]+|cscli|cpulimit|lastlogin|invoke-\w+|start-process|bitsadmin|curl\.exe|wget\.exe|c89|c99|bsdtar|iwmi|aa-[a-z][\w-]*|rmt-[a-z]+|visudo)(?:\d+(?:\.\d+)*)?(?:$|[\s;|&<>`)'\x22]|\$\{)",
     ),
     sig(
         r(240_002, "rce", 5, 1, "command substitution with a command"),
         T_VALUE | T_PATH,
-        r"\$\(\(?\s*[\w$(]|\$\[\s*\d|`\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|python[23]?|perl|ruby|php|echo|ping|nslookup|dig|rm|sleep|base64|awk|sed|grep|head|tail|env|printenv|ifconfig|netstat|ps|cut|tr|hostname|uptime|who|w|pwd|touch|chmod|find|xargs|sort|more|less)(?:\s[^`]*)?`",
+        r"\$\(\(?\s*[\w$(]|\$\[\s*(?:\]|\d+\s*[-+*/%]|\$)|`\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|python[23]?|perl|ruby|php|echo|ping|nslookup|dig|rm|sleep|base64|awk|sed|grep|head|tail|env|printenv|ifconfig|netstat|ps|cut|tr|hostname|uptime|who|w|pwd|touch|chmod|find|xargs|sort|more|less)(?:\s[^`]*)?`",
     ),
     sig(
         r(240_003, "rce", 5, 1, "shell path or interpreter"),
@@ -196,7 +263,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "command at the start with an argument",
         ),
         T_VALUE,
-        r"^\s*(?:cat|ls|id|uname|wget|curl|nc|ping|nslookup|rm|chmod|whoami|ifconfig|netstat|ps|bash|sh|echo)\s+(?:-{1,2}[a-z]|/|~|\$|\.\.?/|%|>)",
+        r"^\s*(?:cat|ls|id|uname|wget|curl|nc|ping|nslookup|rm|chmod|whoami|ifconfig|netstat|ps|bash|sh|zsh|ksh|dash|echo|python\d?|perl|ruby|php|node|env|find|ansible|docker|kubectl|mysql|psql|powershell|pwsh|cmd|nohup|xargs|socat|telnet|base64|time|alias|set|who|perf|flock|fold|trap|bridge|sudo|su|kill|sleep|touch|tar|chown|busybox)(?:\s+[\w.,=-]+)?\s+(?:-{1,2}[a-z]|/|~|\$|\.\.?/|%|>|<|[a-z]:\\)",
     ),
     sig(
         r(
@@ -212,7 +279,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_006, "rce", 5, 1, "shellshock function definition"),
         T_ALL,
-        r"\(\s*\)\s*\{[^}]*;\s*\}\s*;",
+        r"\(\s*\)\s*\{[^}]*;\s*\}\s*;|^\s*\(\s*\)\s*\{",
     ),
     // PHP injection.
     sig(
@@ -223,12 +290,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_002, "php", 5, 1, "PHP code execution function"),
         T_VALUE | T_PATH,
-        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_defined_functions|get_cfg_var|hex2bin|curl_init|gzdecode|bzdecompress|strip_tags|filegroup|fileowner|getcwd|phpversion|php_uname)(?:\s|#[^\n]*\n|//[^\n]*\n|/\*.*?\*/)*\(",
+        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_defined_functions|get_cfg_var|hex2bin|curl_init|gzdecode|bzdecompress|strip_tags|filegroup|fileowner|getcwd|phpversion|php_uname|exec|printf|sprintf|vsprintf|intval|is_array|pfsockopen)(?:\s|#[^\n]*\n|//[^\n]*\n|/\*(?s:.)*?\*/)*\(",
     ),
     sig(
         r(250_003, "php", 5, 1, "PHP superglobal or variable function"),
         T_ALL,
-        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://|\$\s*(?:[a-z_]\w*)?\s*(?:\[[^\]]{0,32}\]\s*)+\(|\$\s*\{[^}]{0,32}\}\s*\(",
+        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://|\$\s*(?:[a-z_]\w*)?\s*(?:\[[^\]]{1,32}\]\s*)+\(|\$\s*\{[^}]{1,32}\}\s*\(|\$\s+\{|\$\{\s*(?:['\x22]|\$)",
     ),
     sig(
         r(250_004, "php", 5, 1, "PHP serialized object"),
@@ -267,7 +334,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(280_001, "java", 5, 1, "Log4Shell-style lookup"),
         T_ALL,
-        r"\$\{(?:[^}]*\$\{)*[^}]*(?:j\W*n\W*d\W*i|ldap|rmi|dns|nis|iiop|corba|nds|http)\W*:|\$\{\s*(?:jndi|lower|upper|sys|java|date|main|ctx|base64|spring|k8s|docker|web|log4j|bundle|marker|sd|map|event|::-)\s*:",
+        r"\$\{(?:[^}]*\$\{)*[^}]*(?:j\W*n\W*d\W*i|ldap|rmi|dns|nis|iiop|corba|nds|http)\W*:|\{\s*jndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\b|\$\{\s*(?:jndi|lower|upper|sys|java|date|main|ctx|base64|spring|k8s|docker|web|log4j|bundle|marker|sd|map|event|::-)\s*:",
     ),
     sig(
         r(280_002, "java", 5, 1, "Java class or runtime access"),
@@ -288,7 +355,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(290_001, "crlf", 5, 1, "header injection"),
         T_VALUE | T_PATH | T_NAME,
-        r"[\r\n]\s*(?:set-cookie|location|content-(?:type|length|disposition)|refresh|x-[\w-]+|transfer-encoding|access-control-[\w-]+|link|cache-control|connection|http/\d(?:\.\d)?)\s*:?|[\r\n](?:get|post|put|delete|options|trace|connect|patch)\s+\S+\s+http/",
+        r"[\r\n]\s*(?:set-cookie|location|content-(?:type|length|disposition)|refresh|x-[\w-]+|transfer-encoding|access-control-[\w-]+|link|cache-control|connection|http/\d(?:\.\d)?)\s*:?|[\r\n](?:get|post|head|put|delete|options|trace|track|connect|patch)\s+\S+\s+http/",
     ),
     sig(
         r(290_002, "crlf", 5, 1, "response splitting"),
@@ -338,7 +405,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_010, "rce", 5, 1, "command run through a wrapper"),
         T_VALUE,
-        r"(?:^|[;|&\n`]\s*)['\x22]?(?:time|nohup|strace|ltrace|nice|timeout|sudo|doas|env|cpulimit|stdbuf|unbuffer|xargs|busybox)(?:\s+-{1,2}[\w=-]+(?:\s+\d+)?)*\s+(?:sh|bash|zsh|dash|ksh|whoami|id|uname|ifconfig|ipconfig|cat|ls|wget|curl|nc|python\d?|perl|ruby|php|chef-[\w-]+|ansible[\w-]*)\b",
+        r"(?:^|[;|&\n`]\s*)['\x22]?(?:time|nohup|strace|ltrace|nice|timeout|sudo|doas|env|cpulimit|stdbuf|unbuffer|xargs|busybox)(?:\s+-{1,2}[\w=-]+(?:\s+\d+)?)*\s+(?:sh|bash|zsh|dash|ksh|whoami|id|uname|ifconfig|ipconfig|cat|ls|wget|curl|nc|python\d?|perl|ruby|php|chef-[\w-]+|ansible[\w-]*|bsdtar|tar|find|env|busybox)\b",
     ),
     // Server-side includes.
     sig(
@@ -402,7 +469,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "request for a backup, database or key file",
         ),
         T_PATH,
-        r"\.(?:bak|backup|old|orig|save|swp|swo|sql|sqlite3?|db|mdb|rdb|dbf|pem|key|pfx|p12|jks|kdbx|pwd|htr|ida|idq|printer)$|~$|(?:^|/)proc/(?:interrupts|cpuinfo|meminfo|version|cmdline|environ|mounts|modules|kallsyms|net/)|(?:^|/)sys/(?:class|kernel|devices|firmware|block|bus|module|power)(?:/|$)",
+        r"\.(?:bak|backup|old|orig|save|swp|swo|sql|sqlite3?|db|mdb|rdb|dbf|pem|key|pfx|p12|jks|kdbx|pwd|htr|ida|idq|printer)$|~$|\.\w+~/|(?:^|/)debug\.log$|(?:^|/)proc/(?:interrupts|cpuinfo|meminfo|version|cmdline|environ|mounts|modules|kallsyms|net/)|(?:^|/)sys/(?:class|kernel|devices|firmware|block|bus|module|power)(?:/|$)",
     ),
     // JSON operators of PostgreSQL and MySQL used to build tautologies.
     sig(
@@ -455,7 +522,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "JavaScript infinite loop (event-loop denial of service)",
         ),
         T_VALUE,
-        r#"\bwhile\s*\(\s*(?:!+\s*)*(?:true|this|[+-]?[1-9]\d*|[+-]?0|"[^"]*"|'[^']*'|`[^`]*`|string|number|object|array|function|boolean|false|null|undefined|nan)\s*\)\s*(?:[;{]|$)|\bfor\s*\(\s*;\s*;\s*\)"#,
+        r#"\bwhile\s*\(\s*(?:(?:!\s*!\s*)*(?:true|this|[+-]?[1-9]\d*|"[^"]+"|'[^']+'|`[^`]+`|string|number|object|array|function|boolean|\[\s*\]|\{\s*\})|!\s*(?:!\s*!\s*)*(?:false|null|undefined|nan|[+-]?0|""|''))\s*\)\s*(?:[;{]|$)|\bfor\s*\(\s*;\s*;\s*\)"#,
     ),
     sig(
         r(
@@ -467,6 +534,56 @@ pub(crate) const SIGS: &[Sig] = &[
         ),
         T_NAME,
         r"__proto__|constructor\]?\[?\.?prototype",
+    ),
+    // Shell tools that have no other meaning, as the whole value or with arguments.
+    sig(
+        r(240_011, "rce", 5, 1, "Unix or Windows tool named at the start of a value"),
+        T_VALUE,
+        r"^\s*(?:ls\s+\S|(?:ifconfig|ipconfig|whoami|uname|nslookup|chmod|chown|visudo|cscli|busybox|bsdtar|ansible-[a-z]+|chef-[a-z]+|aa-[a-z]+(?:-[a-z]+)*|rmt-[a-z]+|ncat|netcat|iwmi|certutil|bitsadmin|invoke-[a-z]+|start-process|wmic|xxd|ssh-keygen|systeminfo|tasklist|netstat|c89|c99|gcc\d+(?:\.\d+)*|python\d\.\d+|ruby\d\.\d+|perl\d\.\d+)(?:\s+\S|\s*[\r\n]|$))",
+    ),
+    // Words that are English too count only with shell syntax around them.
+    sig(
+        r(240_012, "rce", 5, 1, "shell built-in or tool after a command separator"),
+        T_VALUE | T_PATH,
+        r#"(?:[;|&\n\r`]|\$\(|&&|\|\|)\s*(?:find|fold|flock|bridge|trap|env|set|who|time|perf|alias|unalias|export|source|exec|eval|tar)(?:\s+(?:-{1,2}[a-z]|/|~|\$|['"]|[\w.-]+=)|\s+[\w./-]+\s*$|\s*$)"#,
+    ),
+    sig(
+        r(240_013, "rce", 5, 1, "shell expansion syntax"),
+        T_VALUE,
+        r#"\$\{[a-z_]\w*(?:#|%|//?|\^|,)[^}]*\}|(?:^|[;|&`(]\s*)\$\{?[a-z_]\w*\}?\s+-[a-z]\b|\b[a-z]+\s*<<<\s*['"]?[\w$/-]|^~[+-]\d*$|(?:^|[\s;|&])!-\d+(?:$|[\s;|&!])|(?:^|[;|&\n`]\s*)alias\s+(?:-[a-z+]+\s+)*['"]?[\w.-]+['"]?=|\$\w+/(?:tcp|udp)/\d|\b(?:ba|z|k|da)?sh(?:\$\w+|\$\{\w*\})+\s+-c\b|(?:^|[\s;|&'"=(`])/[a-z]*\[[a-z/]{1,8}\][a-z]*/"#,
+    ),
+    sig(
+        r(240_014, "rce", 5, 1, "path into a bin directory"),
+        T_VALUE,
+        r#"(?:^|[;|&'"=(`<>]\s*)/?(?:usr/(?:local/)?)?s?bin/[a-z][\w.+-]*"#,
+    ),
+    sig(
+        r(250_009, "php", 5, 1, "high-risk PHP function called"),
+        T_VALUE,
+        r"(?:call_user_func(?:_array)?|fsockopen|gzdecode|gzinflate|gzuncompress|zlib_decode|shell_exec|proc_open|base64_decode|str_rot13|create_function|pcntl_exec|stream_get_contents)\s*=?\s*\(",
+    ),
+    // SQL functions called where a value starts or after SQL punctuation or keywords.
+    sig(
+        r(200_004, "sqli", 5, 1, "SQL function call in an SQL context"),
+        T_VALUE,
+        r#"(?:^|['"`)(,=+*/|&<>]|\b(?:select|and|or|where|union|by|having|when|then|else|if|not)\s)\s*(?:ifnull|isnull|nullif|coalesce|sysdate|substr|substring|strcmp|rtrim|ltrim|trim|pow|power|rand|sin|cos|ascii|char|concat(?:_ws)?|group_concat|instr|locate|lpad|rpad|mid|unhex|sleep|benchmark|load_file|extractvalue|updatexml|current_user|session_user|system_user|database|version|schema|user|insert|iif|div|lo_get|lo_import|pg_read_file|pg_ls_dir|pg_sleep|make_set|elt|conv|soundex|hex|ord|length|count|cast|convert)\s*\("#,
+    ),
+    sig(
+        r(200_005, "sqli", 5, 1, "SQL statement or clause fragment"),
+        T_VALUE,
+        r#"['"`]\s*;?\s*(?:select|insert|update|delete|drop|exec|union|declare|shutdown)\s+[\w@*(]|\bexec(?:ute)?\s+(?:master\.|xp_\w+|sp_\w+|immediate\b|\(\s*@)|\bprocedure\s+analyse\b|\w\s*::\s*(?:int[248]?|integer|bigint|smallint|text|varchar|numeric|regclass|oid|double\s+precision|bytea)\b|\b(?:create|alter|drop|truncate)\s+(?:table|function|procedure|database|trigger|view|user|schema)\s+[`"\w]|;\s*(?:truncate|drop|alter|insert|update|delete|replace|create|shutdown|declare)\b|\bas\s*[`"'][\w\s]*[`"']?\s*from\b|[`"]\s*regexp\s|/\*\s*[!+]|\)\s*like\s*\(|\bcase\s+when\b.+\bthen\b|\bhaving\s+[\w`(]+[\w`()*]*\s*(?:[=<>]|like\b)|\bif\s*\(\s*\d+\s*[=<>]|\b\d+\.e(?:\(|\.[a-z_])|[\w@.-]['"`]\s*(?:/\*.*?\*/\s*)?;\s*$|\bwaitfor\s+delay\b|\bselect\s+pg_sleep\b"#,
+    ),
+    // Script that needs no tag: obfuscated schemes, CSS and DOM sinks, quoted handlers.
+    sig(
+        r(210_002, "xss", 5, 1, "script URL in CSS, DOM sink or injected handler"),
+        T_VALUE,
+        r#"url\s*\(\s*['"]?\s*(?:javascript|vbscript):|-moz-binding\s*:|\bbehavior\s*:\s*url|\bdata:\s*[\w/+-]*\s*,\s*<|javascript:\s*\\|(?:^|['"`/;]|\s)\s*(?:on(?:load|error|click|focus|blur|zoom|mouse\w+|key\w+|submit|change|input|toggle|begin|animation\w+|transition\w+|pointer\w+|webkit\w+|beforeunload|unload|pageshow|hashchange|message|scroll|resize|drag\w*|drop|copy|cut|paste|auxclick|dblclick|contextmenu|wheel|search|select|show|invalid|start|finish|bounce|readystatechange)|formaction|srcdoc|xlink:href)\s*=(?:[^=]|$)|\b(?:document|window)\s*\.\s*(?:[a-z]+\s*\.\s*)*(?:cookie|location|write(?:ln)?|domain|createelement|queryselector(?:all)?|getelementby\w+|appendchild|textcontent|innerhtml|outerhtml)\b"#,
+    ),
+    // A whole request line inside a value (smuggling a second request).
+    sig(
+        r(290_005, "crlf", 5, 1, "HTTP request line inside a value"),
+        T_VALUE,
+        r"\b(?:get|post|head|put|delete|options|trace|track|connect|patch|propfind|mkcol|copy|move|lock|unlock)\s+(?:https?://|/)\S*\s+http/\d(?:\.\d)?\b",
     ),
 ];
 
@@ -609,6 +726,20 @@ pub fn catalogue() -> Vec<RuleInfo> {
         MULTIPART_BAD,
         JSON_BAD,
         PROXY_HEADER,
+        REQUEST_RANGE,
+        MULTIPART_CHARSET,
+        SCRIPT_UPLOAD,
+        BODY_NO_TYPE,
+        BAD_RANGE,
+        BAD_TARGET,
+        FORM_ON_GET,
+        FULLWIDTH_ESCAPE,
+        CRLF_NAME,
+        RFI_PARAM,
+        LFI_BACKSLASH,
+        BRACE_COMMAND,
+        PHP_INDIRECT,
+        HIDDEN_SCHEME,
         BODY_SIZE_LIMIT,
         JSON_LIMIT,
         ARG_LIMIT,
