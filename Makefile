@@ -62,7 +62,11 @@ check-conf: build
 	  echo "portcullis check --config $$f"; $(DEBUG_BIN) check --config $$f; done
 
 ## make test: everything CI runs.
-test: deps-test fmt-check lint unit doc check-conf deploy-check
+test: deps-test fmt-check lint unit doc check-conf deploy-check fuzz-smoke
+
+## make fuzz-smoke: every cargo-fuzz target for FUZZ_SECONDS (default 15) each.
+fuzz-smoke:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} JOBS=$(JOBS) scripts/fuzz_smoke.sh
 
 ## make deploy-check: render and validate deploy/ offline (kustomize, schemas, rules, dashboard, configs).
 deploy-check: build

@@ -96,7 +96,8 @@ def main():
     lines.append("")
     if meta.get("waf_active") is not None:
         lines.append(f"portcullis-full sanity probes: request without token refused (401): "
-                     f"{meta['auth_active']}; SQLi/XSS probe blocked (403): {meta['waf_active']}.")
+                     f"{str(meta['auth_active']).lower()}; SQLi/XSS probe blocked (403): "
+                     f"{str(meta['waf_active']).lower()}.")
         lines.append("")
     open(prefix + ".md", "w").write("\n".join(lines))
 

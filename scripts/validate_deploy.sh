@@ -2,9 +2,10 @@
 # Offline validation of deploy/: every kustomization renders with `kubectl kustomize`, every
 # rendered object passes `kubernetes-validate --strict`, the alert rules pass `promtool check
 # rules` (when promtool is installed), every portcullis_* metric named by the dashboard and the
-# alerts exists in the gateway's source, and every gateway config a ConfigMap carries passes
-# `portcullis check`. Exits non-zero on the first class of failure found, after reporting all of
-# that class.
+# alerts is exported by a running gateway's /metrics, every DaemonSet's termination grace period
+# covers preStop + drain, every gateway config a ConfigMap carries passes `portcullis check`, and
+# the systemd unit passes `systemd-analyze verify` (when available). Exits non-zero on the first
+# class of failure found, after reporting all of that class.
 #
 # Environment:
 #   K8S_VERSION      Kubernetes version to validate against (default 1.34.0)
@@ -20,21 +21,23 @@ VENV=${DEPLOY_VENV:-$ROOT/.venv-deploy}
 BIN=${PORTCULLIS_BIN:-$ROOT/target/debug/portcullis}
 KUSTOMIZE_ROOT=deploy/kubernetes
 DASHBOARD=deploy/grafana/portcullis.json
-# Where metric names are defined (registry metrics, auth counters, rate-limit families).
-METRIC_SOURCES=(
-  crates/portcullis-proxy/src/metrics.rs
-  crates/portcullis-proxy/src/admin.rs
-  crates/portcullis-auth/src/metrics.rs
-)
-# Kinds that kubernetes-validate has no schema for and that we accept (Prometheus Operator CRDs;
-# their rule expressions are checked with promtool below).
-CRD_KINDS="monitoring.coreos.com/v1/PodMonitor monitoring.coreos.com/v1/PrometheusRule"
+UNIT=deploy/systemd/portcullis.service
+# Kinds that kubernetes-validate has no schema for and that we accept: Prometheus Operator CRDs
+# (their rule expressions are checked with promtool below) and cert-manager's.
+CRD_KINDS="monitoring.coreos.com/v1/PodMonitor monitoring.coreos.com/v1/PrometheusRule
+  cert-manager.io/v1/Certificate cert-manager.io/v1/Issuer cert-manager.io/v1/ClusterIssuer"
 
 say() { printf '%s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # --- tools -------------------------------------------------------------------------------------
 command -v kubectl >/dev/null 2>&1 ||
@@ -77,34 +80,146 @@ if ! "$VENV/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "${rende
   fail "kubernetes-validate --strict (Kubernetes $K8S_VERSION)"
 fi
 # Unknown kinds only warn; accept the listed CRDs and nothing else.
-if grep -v "Couldn't find schema for kind \(PodMonitor\|PrometheusRule\) with api version monitoring.coreos.com/v1 " "$work/kv" | grep -q .; then
+allowed=()
+for k in $CRD_KINDS; do allowed+=(-e "Couldn't find schema for kind ${k##*/} with api version ${k%/*} "); done
+if grep -vF "${allowed[@]}" "$work/kv" | grep -q .; then
   cat "$work/kv" >&2
-  fail "kubernetes-validate reported warnings (only $CRD_KINDS may lack a schema)"
+  fail "kubernetes-validate reported warnings (only $(echo $CRD_KINDS) may lack a schema)"
 fi
 say "kubernetes-validate --strict: ${#rendered[@]} renderings valid for Kubernetes $K8S_VERSION"
 
-# --- rendered objects: CRDs, rules, configs, metric names ---------------------------------------
-"$PY" - "$work" "$DASHBOARD" "$CRD_KINDS" "${rendered[@]}" -- "${METRIC_SOURCES[@]}" <<'EOF'
+# --- a live gateway's /metrics --------------------------------------------------------------
+# The dashboard and the alerts may only use metrics a real gateway exports. Start the built binary
+# on loopback with every feature that adds metric families (TLS listener, rate limit, WAF, abuse,
+# API-key auth, a pool with a dead backend for connect failures and retries), send a few requests
+# so the labelled counters get their first samples, reload once (SIGHUP), and keep /metrics.
+command -v openssl >/dev/null 2>&1 || fail "openssl not found: needed for a test certificate"
+command -v curl >/dev/null 2>&1 || fail "curl not found: needed to query the test gateway"
+# A throw-away self-signed certificate: the live gateway's TLS listener, and the stand-in for the
+# cert-manager Secret when the ConfigMaps are checked below.
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=portcullis.test -addext subjectAltName=DNS:portcullis.test \
+  -keyout "$work/tls/tls.key" -out "$work/tls/tls.crt" >/dev/null 2>&1 ||
+  fail "openssl could not make a test certificate"
+cp "$work/tls/tls.crt" "$work/tls/ca.crt"
+
+live=$work/live
+mkdir -p "$live/www" "$live/conf"
+echo ok >"$live/www/index.html"
+# Five distinct free loopback ports, all held open until chosen so none repeats.
+read -r p_admin p_http p_https p_backend p_dead < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(5)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+# `printf %s test | portcullis hash-key`
+key_hash=sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+cat >"$live/conf/gateway.yaml" <<YAML
+server: { threads: 1, grace_period: 1s, graceful_shutdown_timeout: 1s, watch_config: false }
+admin: { address: "127.0.0.1:$p_admin" }
+access_log: { enabled: true }
+listeners:
+  - { name: public, address: "127.0.0.1:$p_http" }
+  - name: https
+    address: "127.0.0.1:$p_https"
+    tls:
+      certificates: [{ cert_file: "$work/tls/tls.crt", key_file: "$work/tls/tls.key" }]
+upstreams:
+  backend:
+    backends: [{ address: "127.0.0.1:$p_backend" }]
+    health_check: { type: http, path: /, interval: 1s, timeout: 1s }
+  flaky:
+    backends: [{ address: "127.0.0.1:$p_dead" }, { address: "127.0.0.1:$p_backend" }]
+    retries: 1
+abuse:
+  rules:
+    - { name: flood, counter: requests, more_than: 100000, within: 1m, ban_for: 1m }
+routes:
+  - name: limited
+    match: { path_prefix: /limited }
+    upstream: backend
+    rate_limit:
+      - { name: per-ip, key: client_ip, limits: ["1/m burst 1"] }
+  - name: waf
+    match: { path_prefix: /waf }
+    upstream: backend
+    waf: { mode: block }
+  - name: keyed
+    match: { path_prefix: /keyed }
+    upstream: backend
+    auth:
+      api_keys: { keys: [{ consumer: ci, hash: "$key_hash" }] }
+  - name: flaky
+    match: { path_prefix: /flaky }
+    upstream: flaky
+  - name: open
+    match: { path_prefix: / }
+    upstream: backend
+YAML
+python3 -m http.server --bind 127.0.0.1 --directory "$live/www" "$p_backend" >"$live/backend.log" 2>&1 &
+pids+=($!)
+"$BIN" run --config "$live/conf/gateway.yaml" >"$live/gateway.log" 2>&1 &
+gw=$!
+pids+=("$gw")
+live_fail() { tail -n 30 "$live/gateway.log" >&2; fail "live gateway: $*"; }
+ready=
+for _ in $(seq 100); do
+  kill -0 "$gw" 2>/dev/null || live_fail "exited during start"
+  if curl -fsS -o /dev/null "http://127.0.0.1:$p_admin/readyz" 2>/dev/null; then ready=1; break; fi
+  sleep 0.2
+done
+[ -n "$ready" ] || live_fail "/readyz not 200 after 20s"
+get() { curl -s -o /dev/null -w '%{http_code} ' "$@" || true; }
+codes=$(
+  get "http://127.0.0.1:$p_http/"
+  get "http://127.0.0.1:$p_http/limited"; get "http://127.0.0.1:$p_http/limited"
+  get "http://127.0.0.1:$p_http/waf?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+  get "http://127.0.0.1:$p_http/waf?id=1%27%20OR%20%271%27%3D%271"
+  get "http://127.0.0.1:$p_http/keyed"; get -H "X-API-Key: test" "http://127.0.0.1:$p_http/keyed"
+  for _ in 1 2 3 4; do get "http://127.0.0.1:$p_http/flaky"; done
+  get -k "https://127.0.0.1:$p_https/"
+)
+kill -HUP "$gw"
+for _ in $(seq 50); do
+  curl -fsS "http://127.0.0.1:$p_admin/metrics" >"$live/metrics" 2>/dev/null || true
+  grep -q '^portcullis_config_reloads_total{' "$live/metrics" && break
+  sleep 0.2
+done
+kill -INT "$gw" 2>/dev/null || true
+wait "$gw" 2>/dev/null || true
+grep -q '^portcullis_build_info' "$live/metrics" || live_fail "no /metrics output"
+say "live gateway: $(grep -c '^portcullis_' "$live/metrics") samples from /metrics (responses: $codes)"
+
+# --- rendered objects: CRDs, rules, configs, metric names, drain budget ---------------------------------------
+"$PY" - "$work" "$DASHBOARD" "$CRD_KINDS" "$live/metrics" "${rendered[@]}" <<'EOF'
 import json, os, re, sys
 import yaml
 
-work, dashboard, crd_kinds, *rest = sys.argv[1:]
-sep = rest.index("--")
-renderings, sources = rest[:sep], rest[sep + 1:]
+work, dashboard, crd_kinds, metrics, *renderings = sys.argv[1:]
 crd_kinds = set(crd_kinds.split())
 errors = []
 
-defined = set()
-for path in sources:
-    defined |= set(re.findall(r'"(portcullis_[a-z0-9_]+)"', open(path).read()))
-if len(defined) < 10:
-    sys.exit(f"FAIL: found only {len(defined)} metric names in {sources}: has the source moved?")
+# Names with at least one sample in the live gateway's /metrics (histograms as _bucket, _sum and
+# _count; a family with only # HELP / # TYPE lines does not count).
+exported = set(re.findall(r"^(portcullis_[a-z0-9_]+)[{ ]", open(metrics).read(), re.M))
+if len(exported) < 10:
+    sys.exit(f"FAIL: only {len(exported)} portcullis_* samples in the live /metrics output")
 
 def check_metrics(where, text):
     for name in sorted(set(re.findall(r"\bportcullis_[a-z0-9_]+", text))):
-        base = re.sub(r"_(bucket|sum|count)$", "", name)
-        if name not in defined and base not in defined:
-            errors.append(f"{where}: metric {name} is not exported by the gateway")
+        if name in exported:
+            continue
+        if any(name + suffix in exported for suffix in ("_bucket", "_sum", "_count")):
+            errors.append(f"{where}: {name} is a histogram: use {name}_bucket, _sum or _count")
+        else:
+            errors.append(f"{where}: metric {name} is not in a running gateway's /metrics")
+
+def seconds(text):
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)", str(text).strip())
+    if not m:
+        return None
+    return int(m[1]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m[2]]
 
 # Dashboard: valid JSON, every panel target has an expression, every metric exists.
 try:
@@ -125,6 +240,7 @@ if not exprs:
 check_metrics(dashboard, "\n".join(exprs) + json.dumps(dash.get("templating", {})))
 
 configs, rules = 0, 0
+drain, daemonsets = {}, {}
 for r in renderings:
     name = os.path.basename(r)[:-5]
     for doc in yaml.safe_load_all(open(r)):
@@ -132,7 +248,8 @@ for r in renderings:
             continue
         kind, api = doc.get("kind"), doc.get("apiVersion", "")
         meta = doc.get("metadata", {})
-        if "/" in api and api.split("/")[0].endswith("coreos.com"):
+        group = api.split("/")[0] if "/" in api else ""
+        if "." in group and not group.endswith(".k8s.io"):
             if f"{api}/{kind}" not in crd_kinds:
                 errors.append(f"{name}: unexpected custom resource {api} {kind}")
             if not meta.get("name") or not isinstance(doc.get("spec"), dict):
@@ -146,9 +263,33 @@ for r in renderings:
             configs += 1
             d = os.path.join(work, f"config-{name}")
             os.makedirs(d)
+            server = {}
             for key, text in doc.get("data", {}).items():
                 open(os.path.join(d, key), "w").write(text)
-print(f"dashboard: {len(exprs)} queries; metric names checked against {len(defined)} exported names")
+                server.update((yaml.safe_load(text) or {}).get("server") or {})
+            drain[name] = server
+        if kind == "DaemonSet":
+            daemonsets[name] = doc["spec"]["template"]["spec"]
+
+# terminationGracePeriodSeconds must cover preStop sleep + grace_period + graceful_shutdown_timeout
+# + 2 s (Pingora's runtimes get 1 s more), or the kubelet's SIGKILL cuts the drain short.
+for name, pod in daemonsets.items():
+    server = drain.get(name, {})
+    grace = seconds(server.get("grace_period", "5s"))
+    shutdown = seconds(server.get("graceful_shutdown_timeout", "10s"))
+    if grace is None or shutdown is None:
+        errors.append(f"{name}: cannot read server.grace_period / graceful_shutdown_timeout")
+        continue
+    for c in pod["containers"]:
+        pre = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
+        need = pre + grace + shutdown + 2
+        tgps = pod.get("terminationGracePeriodSeconds", 30)
+        if tgps <= need:
+            errors.append(f"{name}: terminationGracePeriodSeconds {tgps} <= preStop {pre}s + "
+                          f"grace_period {grace:g}s + graceful_shutdown_timeout {shutdown:g}s + 2s")
+        else:
+            print(f"drain budget ({name}): preStop {pre}s + {grace:g}s + {shutdown:g}s + 2s < {tgps}s")
+print(f"dashboard: {len(exprs)} queries; metric names checked against {len(exported)} names in a live /metrics")
 print(f"extracted {configs} gateway configs and {rules} rule groups files")
 if errors:
     print("\n".join(f"FAIL: {e}" for e in errors), file=sys.stderr)
@@ -168,9 +309,16 @@ fi
 # --- gateway configs ---------------------------------------------------------------------------
 # Backends are cluster DNS names (*.cluster.local) that cannot resolve off-cluster, and `check`
 # resolves every backend name. So each check runs in a private mount namespace whose /etc/hosts
-# adds those names, mapped to TEST-NET-1 addresses (RFC 5737); nothing else changes.
+# adds those names, mapped to TEST-NET-1 addresses (RFC 5737).
+# `check` also reads every certificate and key. Files under /etc/portcullis/tls/ (where the
+# overlays mount cert-manager's Secret: tls.crt, tls.key, ca.crt) are read from the test
+# certificate made above instead: those paths are rewritten in the extracted copy only.
 for d in "$work"/config-*; do
   [ -d "$d" ] || continue
+  if grep -rqs '/etc/portcullis/tls/' "$d"; then
+    sed -i "s#/etc/portcullis/tls/#$work/tls/#g" "$d"/*
+    say "$(basename "$d"): /etc/portcullis/tls/* read from a test certificate"
+  fi
   hosts="$work/hosts-$(basename "$d")"
   cat /etc/hosts >"$hosts"
   i=10

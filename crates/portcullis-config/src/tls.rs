@@ -163,12 +163,23 @@ pub(crate) fn listener_tls(
     let base = o.file().parent().map(Path::to_path_buf).unwrap_or_default();
     let before = d.len();
     if raw.certificates.is_empty() {
-        d.error_at(o, &["certificates"], "a TLS listener needs at least one certificate");
+        d.error_at(
+            o,
+            &["certificates"],
+            "a TLS listener needs at least one certificate",
+        );
     }
     let mut certificates = Vec::new();
     for (i, c) in raw.certificates.iter().enumerate() {
         let co = o.at(&["certificates", &i.to_string()]);
-        if let Some(cert) = certificate(&c.cert_file, &c.key_file, &base, &co, ("cert_file", "key_file"), d) {
+        if let Some(cert) = certificate(
+            &c.cert_file,
+            &c.key_file,
+            &base,
+            &co,
+            ("cert_file", "key_file"),
+            d,
+        ) {
             certificates.push(cert);
         }
     }
@@ -179,17 +190,29 @@ pub(crate) fn listener_tls(
             "optional" => Some(ClientAuthMode::Optional),
             "off" => None,
             other => {
-                d.error_at(&ao, &["mode"], format!("unknown mode {other:?}: expected required, optional or off"));
+                d.error_at(
+                    &ao,
+                    &["mode"],
+                    format!("unknown mode {other:?}: expected required, optional or off"),
+                );
                 None
             }
         }?;
         let Some(ca) = &c.ca_file else {
-            d.error_at(&ao, &["ca_file"], "client_auth needs `ca_file`: the CAs that sign client certificates");
+            d.error_at(
+                &ao,
+                &["ca_file"],
+                "client_auth needs `ca_file`: the CAs that sign client certificates",
+            );
             return None;
         };
         let ca_file = resolve(ca, &base);
         let roots = ca_bundle(ca, &ca_file, &ao, "ca_file", d)?;
-        Some(ClientAuth { ca_file, roots, mode })
+        Some(ClientAuth {
+            ca_file,
+            roots,
+            mode,
+        })
     });
     let min_version = match &raw.min_version {
         None => TlsVersion::Tls12,
@@ -202,7 +225,11 @@ pub(crate) fn listener_tls(
                 "1.2" => TlsVersion::Tls12,
                 "1.3" => TlsVersion::Tls13,
                 other => {
-                    d.error_at(o, &["min_version"], format!("unsupported TLS version {other:?}: expected \"1.2\" or \"1.3\""));
+                    d.error_at(
+                        o,
+                        &["min_version"],
+                        format!("unsupported TLS version {other:?}: expected \"1.2\" or \"1.3\""),
+                    );
                     TlsVersion::Tls12
                 }
             }
@@ -227,7 +254,11 @@ pub(crate) fn upstream_tls(
     let before = d.len();
     if let Some(sni) = &raw.sni {
         if sni.is_empty() || sni.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            d.error_at(o, &["sni"], format!("invalid server name {sni:?}: expected a host name"));
+            d.error_at(
+                o,
+                &["sni"],
+                format!("invalid server name {sni:?}: expected a host name"),
+            );
         }
     }
     let (ca_file, ca) = match &raw.ca_file {
@@ -240,13 +271,23 @@ pub(crate) fn upstream_tls(
     };
     let client_cert = match (&raw.client_cert_file, &raw.client_key_file) {
         (None, None) => None,
-        (Some(c), Some(k)) => certificate(c, k, &base, o, ("client_cert_file", "client_key_file"), d),
+        (Some(c), Some(k)) => {
+            certificate(c, k, &base, o, ("client_cert_file", "client_key_file"), d)
+        }
         (Some(_), None) => {
-            d.error_at(o, &["client_cert_file"], "`client_cert_file` needs `client_key_file`");
+            d.error_at(
+                o,
+                &["client_cert_file"],
+                "`client_cert_file` needs `client_key_file`",
+            );
             None
         }
         (None, Some(_)) => {
-            d.error_at(o, &["client_key_file"], "`client_key_file` needs `client_cert_file`");
+            d.error_at(
+                o,
+                &["client_key_file"],
+                "`client_key_file` needs `client_cert_file`",
+            );
             None
         }
     };
@@ -308,14 +349,24 @@ fn pem_certs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-fn ca_bundle(text: &str, full: &Path, o: &Origin, key: &str, d: &mut Diagnostics) -> Option<Vec<Vec<u8>>> {
+fn ca_bundle(
+    text: &str,
+    full: &Path,
+    o: &Origin,
+    key: &str,
+    d: &mut Diagnostics,
+) -> Option<Vec<Vec<u8>>> {
     let bytes = read(text, full, o, key, d)?;
     let certs = pem_certs(&bytes)
         .map_err(|e| d.error_at(o, &[key], format!("{}: {e}", full.display())))
         .ok()?;
     for c in &certs {
         if let Err(e) = x509_parser::parse_x509_certificate(c) {
-            d.error_at(o, &[key], format!("{}: a certificate does not parse: {e}", full.display()));
+            d.error_at(
+                o,
+                &[key],
+                format!("{}: a certificate does not parse: {e}", full.display()),
+            );
             return None;
         }
     }
@@ -342,17 +393,26 @@ fn certificate(
             .map_err(|e| d.error_at(o, &[cert_key], format!("{}: {e}", cert_file.display())))
             .ok()
     });
-    let key = key_bytes.and_then(|b| {
-        match rustls_pemfile::private_key(&mut &b[..]) {
-            Ok(Some(k)) => Some(k),
-            Ok(None) => {
-                d.error_at(o, &[key_key], format!("{}: no PEM private key (-----BEGIN PRIVATE KEY-----) found", key_file.display()));
-                None
-            }
-            Err(e) => {
-                d.error_at(o, &[key_key], format!("{}: invalid PEM: {e}", key_file.display()));
-                None
-            }
+    let key = key_bytes.and_then(|b| match rustls_pemfile::private_key(&mut &b[..]) {
+        Ok(Some(k)) => Some(k),
+        Ok(None) => {
+            d.error_at(
+                o,
+                &[key_key],
+                format!(
+                    "{}: no PEM private key (-----BEGIN PRIVATE KEY-----) found",
+                    key_file.display()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            d.error_at(
+                o,
+                &[key_key],
+                format!("{}: invalid PEM: {e}", key_file.display()),
+            );
+            None
         }
     });
     let (chain, key) = (chain?, key?);
@@ -368,11 +428,28 @@ fn certificate(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
     if facts.not_after < now {
-        d.error_at(o, &[cert_key], format!("{}: the certificate expired at unix time {} ({})", cert_file.display(), facts.not_after, facts.not_after_text));
+        d.error_at(
+            o,
+            &[cert_key],
+            format!(
+                "{}: the certificate expired at unix time {} ({})",
+                cert_file.display(),
+                facts.not_after,
+                facts.not_after_text
+            ),
+        );
         return None;
     }
     if facts.not_before > now {
-        d.error_at(o, &[cert_key], format!("{}: the certificate is not valid before {}", cert_file.display(), facts.not_before_text));
+        d.error_at(
+            o,
+            &[cert_key],
+            format!(
+                "{}: the certificate is not valid before {}",
+                cert_file.display(),
+                facts.not_before_text
+            ),
+        );
         return None;
     }
     match rustls::crypto::ring::sign::any_supported_type(&key) {
@@ -381,12 +458,24 @@ fn certificate(
                 .public_key()
                 .is_some_and(|spki| spki.as_ref() == facts.spki.as_slice());
             if !matches {
-                d.error_at(o, &[key_key], format!("{}: the key does not match the certificate in {}", key_file.display(), cert_file.display()));
+                d.error_at(
+                    o,
+                    &[key_key],
+                    format!(
+                        "{}: the key does not match the certificate in {}",
+                        key_file.display(),
+                        cert_file.display()
+                    ),
+                );
                 return None;
             }
         }
         Err(e) => {
-            d.error_at(o, &[key_key], format!("{}: unsupported private key: {e}", key_file.display()));
+            d.error_at(
+                o,
+                &[key_key],
+                format!("{}: unsupported private key: {e}", key_file.display()),
+            );
             return None;
         }
     }
@@ -439,5 +528,121 @@ mod tests {
     fn private_keys_never_print() {
         let k = PrivateKey(vec![1, 2, 3]);
         assert_eq!(format!("{k:?}"), "PrivateKey([REDACTED])");
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use std::path::Path;
+
+    fn write_cert(dir: &Path, stem: &str, names: &[&str], expired: bool) {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join(format!("{stem}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    }
+
+    fn load(dir: &Path, tls: &str) -> Result<crate::Config, Vec<String>> {
+        let text = format!(
+            "listeners:\n  - name: web\n    address: \"127.0.0.1:8443\"\n    tls: {tls}\nupstreams:\n  app:\n    backends: [{{ address: \"127.0.0.1:9001\" }}]\nroutes: [{{ name: all, upstream: app }}]\n"
+        );
+        let file = dir.join("gw.yaml");
+        std::fs::write(&file, text).unwrap();
+        crate::load_path(&file).map_err(|e| e.diagnostics.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn reads_certificates_relative_to_the_config_file_with_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "a", &["a.test", "*.b.test"], false);
+        let cfg = load(
+            dir.path(),
+            "{ certificates: [{ cert_file: a.crt, key_file: a.key }], min_version: 1.3 }",
+        )
+        .unwrap();
+        let tls = cfg.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(tls.certificates[0].names, ["a.test", "*.b.test"]);
+        assert_eq!(tls.min_version, crate::TlsVersion::Tls13);
+        assert_eq!(cfg.tls_files().len(), 2);
+    }
+
+    #[test]
+    fn rejects_missing_non_pem_mismatched_and_expired_files_at_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "a", &["a.test"], false);
+        write_cert(dir.path(), "b", &["b.test"], false);
+        write_cert(dir.path(), "old", &["old.test"], true);
+        std::fs::write(dir.path().join("junk.crt"), "not a certificate").unwrap();
+        let errs = load(
+            dir.path(),
+            "{ certificates: [{ cert_file: nope.crt, key_file: a.key }, { cert_file: junk.crt, key_file: a.key }, { cert_file: a.crt, key_file: b.key }, { cert_file: old.crt, key_file: old.key }], client_auth: { mode: required } }",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        let has =
+            |path: &str, text: &str| errs.iter().any(|e| e.contains(path) && e.contains(text));
+        assert!(
+            has(
+                "listeners[0].tls.certificates[0].cert_file",
+                "cannot find file"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            has(
+                "listeners[0].tls.certificates[1].cert_file",
+                "no PEM certificate"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            has(
+                "listeners[0].tls.certificates[2].key_file",
+                "does not match"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            has("listeners[0].tls.certificates[3].cert_file", "expired"),
+            "{errs:#?}"
+        );
+        assert!(
+            has("listeners[0].tls.client_auth.ca_file", "needs `ca_file`"),
+            "{errs:#?}"
+        );
+        assert!(errs[0].contains("gw.yaml:4:"), "{errs:#?}");
+    }
+
+    #[test]
+    fn upstream_tls_defaults_to_verification_and_pairs_cert_with_key() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "c", &["c.test"], false);
+        let text = "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nupstreams:\n  app:\n    backends: [{ address: \"127.0.0.1:9001\" }]\n    tls: { ca_file: c.crt, client_cert_file: c.crt, client_key_file: c.key }\n  half:\n    backends: [{ address: \"127.0.0.1:9002\" }]\n    tls: { client_cert_file: c.crt }\nroutes: [{ name: all, upstream: app }]\n";
+        let file = dir.path().join("gw.yaml");
+        std::fs::write(&file, text).unwrap();
+        let errs = crate::load_path(&file).unwrap_err();
+        assert_eq!(errs.diagnostics.len(), 1, "{errs}");
+        assert!(
+            errs.to_string()
+                .contains("upstreams.half.tls.client_cert_file"),
+            "{errs}"
+        );
+        std::fs::write(
+            &file,
+            text.replace("tls: { client_cert_file: c.crt }", "tls: { verify: false }"),
+        )
+        .unwrap();
+        let cfg = crate::load_path(&file).unwrap();
+        let tls = cfg.upstreams["app"].tls.as_ref().unwrap();
+        assert!(tls.verify && tls.client_cert.is_some() && tls.ca.len() == 1);
+        assert!(!cfg.upstreams["half"].tls.as_ref().unwrap().verify);
     }
 }

@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz`. Never bound on a public listener.
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, `/config`, `/bans`. Never bound on a
+//! public listener: it has no authentication.
 
 use std::sync::Arc;
 
@@ -118,7 +119,7 @@ impl AdminApp {
         );
     }
 
-    /// `GET /bans` lists active bans; `DELETE /bans/<ip>` lifts one (on every node when bans are
+    /// `GET /bans` lists active bans; `DELETE /bans?ip=ADDRESS` lifts one (on every node when bans are
     /// shared).
     async fn bans(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let rt = self.shared.runtime();

@@ -318,7 +318,10 @@ impl ProxyHttp for Gateway {
         // crypto on a client that is already refused), before per-consumer limits (which key on
         // the identity). A route without `auth` is anonymous.
         if let Some(auth) = &filters.auth {
-            match auth.check(&view, None).await {
+            match auth
+                .check(&view, crate::tls::client_identity(session).as_ref())
+                .await
+            {
                 Ok(identity) => ctx.identity = identity,
                 Err(deny) => return self.deny(session, ctx, deny).await,
             }
@@ -654,6 +657,8 @@ impl ProxyHttp for Gateway {
     ) -> FailToProxy {
         if let Some(deny) = ctx.pending_deny.take() {
             let status = deny.status;
+            // The rest of the body is unread: the connection cannot carry another request.
+            session.set_keepalive(None);
             if session.response_written().is_none() {
                 if let Err(write_err) = self.deny(session, ctx, deny).await {
                     tracing::debug!(error = %write_err, "could not send error response");
@@ -730,8 +735,11 @@ impl ProxyHttp for Gateway {
                 client_ip,
                 status,
                 path: req.uri.path(),
-                auth_failed: reason.starts_with("auth_") || reason == "insufficient_scope",
-                waf_hit: reason.starts_with("waf"),
+                // The client's fault only: an unreachable identity provider is not a failure.
+                auth_failed: (reason.starts_with("auth_") && reason != "auth_unavailable")
+                    || reason == "insufficient_scope",
+                // Blocked or only detected: both are an attack attempt.
+                waf_hit: reason.starts_with("waf") || ctx.waf_summary.is_some(),
             });
         }
         let cfg = &ctx.runtime.config.access_log;

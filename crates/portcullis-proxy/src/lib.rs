@@ -17,6 +17,7 @@ mod routing;
 mod runtime;
 mod server;
 mod state;
+mod tls;
 
 pub use access_log::redact_query;
 pub use gateway::{Gateway, ListenerInfo, RequestCtx};
@@ -26,3 +27,4 @@ pub use routing::{normalize_path, RouteQuery, RouteTable};
 pub use runtime::{verify, BuildError, Runtime};
 pub use server::run;
 pub use state::{ReloadError, Shared, StartError};
+pub use tls::TlsError;

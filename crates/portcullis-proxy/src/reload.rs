@@ -66,6 +66,23 @@ pub(crate) fn spawn_reloader(
                 }
             })?;
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+        // Certificate directories too (a Kubernetes Secret mount swaps its `..data` symlink
+        // there). Fixed at start: a directory first named by a later reload needs SIGHUP.
+        let mut tls_dirs: Vec<_> = shared
+            .runtime()
+            .config
+            .tls_files()
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .filter(|d| *d != dir)
+            .collect();
+        tls_dirs.sort();
+        tls_dirs.dedup();
+        for d in tls_dirs {
+            if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot watch certificate directory; reload with SIGHUP");
+            }
+        }
         Some(watcher)
     } else {
         None

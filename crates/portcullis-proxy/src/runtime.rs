@@ -35,7 +35,7 @@ pub enum BuildError {
         source: portcullis_waf::WafError,
     },
     /// Rate limits, IP lists or bans could not be built (a list file unreadable, ...).
-    #[error("{0}")]
+    #[error(transparent)]
     Protection(#[from] RateLimitError),
 }
 

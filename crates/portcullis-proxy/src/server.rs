@@ -70,7 +70,7 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
             Arc::clone(&shared),
             ListenerInfo {
                 name: l.name.clone(),
-                tls: false,
+                tls: l.tls.is_some(),
             },
         );
         let mut svc = http_proxy_service_with_name(&conf, gateway, &format!("listener {}", l.name));
@@ -84,7 +84,11 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         // SO_REUSEPORT lets a new process bind while this one drains (rolling upgrades).
         let mut sock = TcpSocketOptions::default();
         sock.so_reuseport = Some(true);
-        svc.add_tcp_with_settings(&l.address.to_string(), sock);
+        match shared.tls.settings(l) {
+            // TLS listeners speak h2 and HTTP/1.1 through ALPN.
+            Some(tls) => svc.add_tls_with_settings(&l.address.to_string(), Some(sock), tls),
+            None => svc.add_tcp_with_settings(&l.address.to_string(), sock),
+        }
         server.add_service(svc);
     }
     if let Some(admin) = &admin {

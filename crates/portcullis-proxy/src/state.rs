@@ -37,6 +37,9 @@ pub enum StartError {
     /// Process-wide filter state could not be created.
     #[error("filters: {0}")]
     Filter(String),
+    /// A TLS listener's certificates or client CA could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why a reload was refused; the previous runtime keeps serving.
@@ -48,6 +51,9 @@ pub enum ReloadError {
     /// The new config could not be compiled.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The new certificates or client CAs could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Shared process state.
@@ -60,6 +66,8 @@ pub struct Shared {
     pub access_log: AccessLog,
     /// Filter state kept across reloads.
     pub filters: FilterState,
+    /// Certificates and client CAs of the TLS listeners, swapped on reload.
+    pub(crate) tls: crate::tls::TlsListeners,
     config_path: PathBuf,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -79,14 +87,16 @@ impl Shared {
                 }
             })?;
         let filters = FilterState::new()?;
+        let tls = crate::tls::TlsListeners::new(&config, &metrics)?;
+        let digest = files_digest(&config_path, &config.tls_files());
         let runtime = Runtime::build(config, None, &filters)?;
         metrics.last_reload_success.set(unix_now());
-        let digest = files_digest(&config_path);
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             access_log,
             filters,
+            tls,
             config_path,
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -127,7 +137,8 @@ impl Shared {
     /// Blocking (file I/O, DNS): call it off the request path.
     pub fn reload(&self, force: bool) -> Result<Option<u64>, ReloadError> {
         let mut last_digest = self.reload_lock.lock();
-        let digest = files_digest(&self.config_path);
+        // Certificates count as config: a changed file on disk reloads like a changed YAML.
+        let digest = files_digest(&self.config_path, &self.runtime().config.tls_files());
         if !force && digest == *last_digest {
             return Ok(None);
         }
@@ -157,6 +168,7 @@ impl Shared {
                         }
                     }
                     ReloadError::Build(b) => tracing::error!(error = %b, "config reload rejected"),
+                    ReloadError::Tls(t) => tracing::error!(error = %t, "config reload rejected"),
                 }
                 Err(e)
             }
@@ -167,15 +179,23 @@ impl Shared {
         let config = portcullis_config::load_path(&self.config_path)?;
         let previous = self.runtime.load_full();
         let old = &previous.config;
-        if old.server != config.server
-            || old.listeners != config.listeners
+        // `trusted_proxies` is read per request from the runtime, so it applies on reload.
+        let restart_only = |s: &portcullis_config::Server| portcullis_config::Server {
+            trusted_proxies: Vec::new(),
+            ..s.clone()
+        };
+        if restart_only(&old.server) != restart_only(&config.server)
+            || crate::tls::listeners_need_restart(&old.listeners, &config.listeners)
             || old.admin != config.admin
         {
             tracing::warn!("changes to `server`, `listeners` or `admin` take effect after a restart; routes, upstreams and policies were reloaded");
         }
+        // Staged first: a certificate rustls refuses fails the whole reload, old ones keep serving.
+        let tls = self.tls.stage(&config)?;
         let runtime = Runtime::build(config, Some(&previous), &self.filters)?;
         let generation = runtime.generation;
         self.runtime.store(Arc::new(runtime));
+        self.tls.commit(tls);
         // Forget health series of pools that no longer exist; the health checker refills them.
         self.metrics.backend_healthy.reset();
         Ok(generation)
@@ -188,8 +208,9 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// A digest of the config files' names and contents, to skip reloads that change nothing.
-fn files_digest(path: &std::path::Path) -> u64 {
+/// A digest of the config files' and TLS files' names and contents, to skip reloads that change
+/// nothing.
+fn files_digest(path: &std::path::Path, tls_files: &[PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     if let Ok(files) = portcullis_config::config_files(path) {
@@ -197,6 +218,10 @@ fn files_digest(path: &std::path::Path) -> u64 {
             f.hash(&mut h);
             std::fs::read(&f).unwrap_or_default().hash(&mut h);
         }
+    }
+    for f in tls_files {
+        f.hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
     }
     h.finish()
 }

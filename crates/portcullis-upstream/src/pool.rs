@@ -10,8 +10,10 @@ use pingora::lb::discovery::Static;
 use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
+use pingora::protocols::tls::CaType;
 use pingora::upstreams::peer::HttpPeer;
-use portcullis_config::{HealthCheckKind, Upstream};
+use pingora::utils::tls::{parse_x509, CertKey, WrappedX509};
+use portcullis_config::{HealthCheckKind, Upstream, UpstreamTls};
 
 /// Why a pool could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +50,61 @@ struct Passive {
     ejected_until: Option<Instant>,
 }
 
+/// What every TLS connection of a pool carries, built once per pool.
+struct PeerTls {
+    /// SNI and verified name when `tls.sni` is set; else each backend's host.
+    sni: Option<String>,
+    ca: Option<Arc<CaType>>,
+    client_cert: Option<Arc<CertKey>>,
+    verify: bool,
+}
+
+impl PeerTls {
+    fn from_spec(tls: &UpstreamTls) -> PeerTls {
+        let ca = (!tls.ca.is_empty()).then(|| {
+            let certs: Vec<WrappedX509> = tls
+                .ca
+                .iter()
+                .map(|der| WrappedX509::new(der.clone(), parse_x509))
+                .collect();
+            Arc::<CaType>::from(certs.into_boxed_slice())
+        });
+        let client_cert = tls
+            .client_cert
+            .as_ref()
+            .map(|c| Arc::new(CertKey::new(c.chain.clone(), c.key.0.clone())));
+        PeerTls {
+            sni: tls.sni.clone(),
+            ca,
+            client_cert,
+            verify: tls.verify,
+        }
+    }
+
+    /// Applies the pool's TLS settings to a peer (traffic or health check).
+    fn apply(&self, peer: &mut HttpPeer, host: &str) {
+        peer.sni = self.sni.clone().unwrap_or_else(|| host.to_owned());
+        peer.options.ca = self.ca.clone();
+        peer.client_cert_key = self.client_cert.clone();
+        peer.options.verify_cert = self.verify;
+        peer.options.verify_hostname = self.verify;
+    }
+}
+
+/// The host part of `host:port` (IPv6 brackets removed).
+fn host_of(address: &str) -> String {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
+
 /// One upstream pool.
 pub struct Pool {
     spec: Upstream,
+    tls: Option<PeerTls>,
+    /// The host each resolved address was written with (SNI default).
+    hosts: HashMap<SocketAddr, String>,
     lb: LoadBalancer<RoundRobin>,
     weights: HashMap<SocketAddr, u32>,
     passive: Mutex<HashMap<SocketAddr, Passive>>,
@@ -71,8 +125,14 @@ impl Pool {
     pub fn from_spec(spec: &Upstream) -> Result<Pool, UpstreamError> {
         let mut set = BTreeSet::new();
         let mut weights = HashMap::new();
+        let mut hosts = HashMap::new();
+        let tls = spec.tls.as_ref().map(PeerTls::from_spec);
+        if spec.tls.as_ref().is_some_and(|t| !t.verify) {
+            tracing::warn!(upstream = %spec.name, "TLS verification of the backends is off (tls.verify: false)");
+        }
         for b in &spec.backends {
             for addr in &b.resolved {
+                hosts.insert(*addr, host_of(&b.address));
                 let weight = b.weight.get();
                 let backend = Backend {
                     addr: pingora::protocols::l4::socket::SocketAddr::Inet(*addr),
@@ -107,7 +167,10 @@ impl Pool {
                             .map(|b| b.address.clone())
                             .unwrap_or_default()
                     });
-                    let mut check = HttpHealthCheck::new(&host, false);
+                    let mut check = HttpHealthCheck::new(&host, tls.is_some());
+                    if let Some(t) = &tls {
+                        t.apply(&mut check.peer_template, &host_of(&host));
+                    }
                     check.consecutive_success = ok;
                     check.consecutive_failure = fail;
                     check.peer_template.options.connection_timeout = Some(hc.timeout);
@@ -141,6 +204,8 @@ impl Pool {
         }
         Ok(Pool {
             spec: spec.clone(),
+            tls,
+            hosts,
             lb,
             weights,
             passive: Mutex::new(HashMap::new()),
@@ -196,7 +261,11 @@ impl Pool {
     /// The peer for one attempt at `addr`, with the pool's timeouts.
     #[must_use]
     pub fn peer(&self, addr: SocketAddr) -> Box<HttpPeer> {
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = HttpPeer::new(addr, self.tls.is_some(), String::new());
+        if let Some(tls) = &self.tls {
+            let host = self.hosts.get(&addr).map_or("", String::as_str);
+            tls.apply(&mut peer, host);
+        }
         let t = &self.spec.timeouts;
         peer.options.connection_timeout = Some(t.connect);
         peer.options.read_timeout = Some(t.read);

@@ -271,17 +271,21 @@ pub(crate) fn xml(s: &str, out: &mut Vec<Field>, max: usize) -> bool {
             break;
         };
         let tag = after.get(1..gt).unwrap_or_default();
-        // Attribute values.
-        let mut parts = tag.split(['"', '\'']);
-        let _ = parts.next();
-        for (i, p) in parts.enumerate() {
-            if i % 2 == 0 && !p.is_empty() {
+        // Attribute values: each runs to the next quote of the kind that opened it.
+        let mut attrs = tag;
+        while let Some(open) = attrs.find(['"', '\'']) {
+            let quote = attrs.get(open..open + 1).unwrap_or("\"");
+            let value_and_rest = attrs.get(open + 1..).unwrap_or_default();
+            let end = value_and_rest.find(quote).unwrap_or(value_and_rest.len());
+            let value = value_and_rest.get(..end).unwrap_or_default();
+            if !value.is_empty() {
                 out.push(Field {
                     target: "xml".to_owned(),
                     name: String::new(),
-                    value: decode::html_entities(p),
+                    value: decode::html_entities(value),
                 });
             }
+            attrs = value_and_rest.get(end + 1..).unwrap_or_default();
         }
         rest = after.get(gt + 1..).unwrap_or_default();
     }

@@ -381,6 +381,10 @@ pub fn normalise(value: &str) -> String {
         }
     }
     s.retain(|c| c != '\0');
+    // Full-width forms typed or pasted as characters, not only as escapes.
+    if !s.is_ascii() {
+        s = s.chars().map(fold_fullwidth).collect();
+    }
     s.to_lowercase()
 }
 

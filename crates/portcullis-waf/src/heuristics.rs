@@ -1,5 +1,5 @@
 //! Small context-aware checks that a regex alone expresses badly: shell brace expansion,
-//! PHP comment folding, schemes split by whitespace, LDAP filter balance, argument-name
+//! PHP comment folding, schemes split by whitespace, argument-name
 //! heuristics and `Range` sanity. Pure functions over already normalised text.
 
 /// Shell commands that brace expansion may assemble (`c{a,oun}t`, `{,ifconfig}`).
@@ -48,11 +48,17 @@ pub(crate) fn php_fold(s: &str) -> String {
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
         if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.find("*/").and_then(|i| r.get(i + 2..)).unwrap_or_default();
+            rest = r
+                .find("*/")
+                .and_then(|i| r.get(i + 2..))
+                .unwrap_or_default();
             continue;
         }
         if rest.starts_with("//") || c == '#' {
-            rest = rest.find('\n').and_then(|i| rest.get(i + 1..)).unwrap_or_default();
+            rest = rest
+                .find('\n')
+                .and_then(|i| rest.get(i + 1..))
+                .unwrap_or_default();
             continue;
         }
         if !c.is_whitespace() {
@@ -78,50 +84,27 @@ pub(crate) fn hidden_script_scheme(s: &str) -> bool {
         .any(|k| squashed.matches(k).count() > s.matches(k).count())
 }
 
-/// A value that is a complete, balanced LDAP filter (`(&(a=b)(c=d))`) is a filter an
-/// application accepts by design; injection breaks out of one and leaves it unbalanced.
-pub(crate) fn balanced_ldap_filter(s: &str) -> bool {
-    let s = s.trim();
-    if !s.starts_with('(') || !s.ends_with(')') {
-        return false;
-    }
-    let mut depth = 0i32;
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    depth == 0
-}
-
 /// Argument names that say "a file or directory to load": a remote URL there is an include.
 pub(crate) fn include_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["path", "dir", "root", "include", "require", "inc", "template", "module", "conf"]
-        .iter()
-        .any(|k| {
-            n.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|tok| tok == *k || tok.ends_with(k) && tok.len() > k.len() + 2)
-        })
+    [
+        "path", "dir", "root", "include", "require", "inc", "template", "module", "conf",
+    ]
+    .iter()
+    .any(|k| {
+        n.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|tok| tok == *k || tok.ends_with(k) && tok.len() > k.len() + 2)
+    })
 }
 
 /// Argument names that carry a session or login token, beyond the well-known list
 /// (`weblogicsession`, `koa.sess`, `next-auth.session-token`, `meteor_login_token`).
 pub(crate) fn session_like(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|t| {
-            matches!(t, "sess" | "session" | "sessid" | "cfsid")
-                || t.ends_with("session") && !t.ends_with("ssession")
-        })
-        || n.contains("login_token")
+    n.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| {
+        matches!(t, "sess" | "session" | "sessid" | "cfsid")
+            || t.ends_with("session") && !t.ends_with("ssession")
+    }) || n.contains("login_token")
         || n.contains("session-token")
         || n.contains("session_token")
 }
@@ -173,13 +156,6 @@ mod tests {
         assert!(hidden_script_scheme("v\nb s\tcript:x"));
         assert!(!hidden_script_scheme("javascript: the good parts"));
         assert!(!hidden_script_scheme("meet at 10: bring java script books"));
-    }
-
-    #[test]
-    fn tells_whole_ldap_filters_from_break_outs() {
-        assert!(balanced_ldap_filter("(&(cn=ann)(ou=staff))"));
-        assert!(!balanced_ldap_filter("ann)(|(cn=*))"));
-        assert!(!balanced_ldap_filter("*)(uid=*))(|(uid=*"));
     }
 
     #[test]

@@ -346,8 +346,13 @@ impl Waf {
     }
 
     fn excluded(&self, rule: u32, target: &str) -> bool {
+        // Excluding a tokenising detector (SQLi 200001, XSS 210001) excludes its signature
+        // companions too (2000xx, 2100xx): "HTML is allowed here" means all of XSS.
+        let family = |id: u32| {
+            id == rule || (id == rules::SQLI.id || id == rules::XSS.id) && rule / 1000 == id / 1000
+        };
         self.spec.exclusions.iter().any(|(id, t)| {
-            *id == rule
+            family(*id)
                 && match t {
                     None => true,
                     Some(t) => {
@@ -461,6 +466,10 @@ impl Waf {
             if has_fullwidth_escape(q) {
                 acc.hit(rules::FULLWIDTH_ESCAPE, "args", q);
             }
+            if q.contains('%') && broken_utf8_sequence(&decode::percent_decode(q.as_bytes(), true))
+            {
+                acc.hit(rules::INVALID_UTF8, "args", q);
+            }
             body::urlencoded(
                 q,
                 "args",
@@ -489,6 +498,12 @@ impl Waf {
                     // Cookie names are attacker-chosen too (class names, markup).
                     let name = decode::normalise(k);
                     self.scan_text(&name, &target, &self.names, &mut acc);
+                    if !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                    {
+                        self.scan_value(k, &target, &mut acc);
+                    }
                     let val = decode::url_decode_multi(val, false);
                     self.scan_value(&val, &target, &mut acc);
                 }
@@ -503,11 +518,33 @@ impl Waf {
             if n == "proxy" {
                 acc.hit(rules::PROXY_HEADER, "header:proxy", &v);
             }
-            if v.contains(['\r', '\n']) {
+            if v.contains(['\r', '\n'])
+                || v.contains('%') && decode::url_decode_multi(&v, false).contains(['\r', '\n'])
+            {
                 acc.hit(rules::CRLF_NAME, &format!("header:{n}"), &v);
             }
             if n == "range" && heuristics::bad_range(&v.to_ascii_lowercase()) {
                 acc.hit(rules::BAD_RANGE, "header:range", &v);
+            }
+            if n == "connection" && connection_conflict(&v) {
+                acc.hit(rules::CONNECTION_CONFLICT, "header:connection", &v);
+            }
+            if n == "host"
+                && !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+            {
+                acc.hit(rules::BAD_HOST, "header:host", &v);
+            }
+            // A compressed request body cannot be inspected; a ranged one has no defined
+            // meaning (RFC 9110 says answer 400); WebDAV preconditions have no business here.
+            let restricted = match n {
+                "if" | "lock-token" => true,
+                "content-encoding" => !v.trim().eq_ignore_ascii_case("identity"),
+                _ => false,
+            };
+            if restricted {
+                acc.hit(rules::RESTRICTED_HEADER, &format!("header:{n}"), &v);
             }
             if n == "request-range" {
                 acc.hit(rules::REQUEST_RANGE, "header:request-range", &v);
@@ -633,16 +670,6 @@ impl Waf {
         let ct_header = h.get(http::header::CONTENT_TYPE);
         if has_body && matches!(m, "GET" | "HEAD") {
             acc.hit(rules::BODY_ON_GET, "method", m);
-            // A form in a GET is read as arguments by some frameworks and ignored by caches
-            // and logs: a smuggling and cache-poisoning shape, unlike a JSON search body.
-            let form = ct_header.is_some_and(|v| {
-                let v = v.as_bytes().to_ascii_lowercase();
-                v.starts_with(b"application/x-www-form-urlencoded")
-                    || v.starts_with(b"multipart/")
-            });
-            if form {
-                acc.hit(rules::FORM_ON_GET, "method", m);
-            }
         }
         if has_body && ct_header.is_none_or(|v| v.as_bytes().trim_ascii().is_empty()) {
             acc.hit(rules::BODY_NO_TYPE, "header:content-type", "");
@@ -657,7 +684,18 @@ impl Waf {
                         .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
             });
             let charsets = ct.matches("charset").count();
-            if !valid || charsets > 1 || !allowed_part_charset(&ct) {
+            // A parameter whose value is another media type (`boundary="application/json"`)
+            // fools inspectors that search the header for a type.
+            let params = ct.split_once(';').map_or("", |(_, p)| p);
+            let smuggled_type = ["application/", "text/", "multipart/"]
+                .iter()
+                .any(|t| params.contains(t));
+            if !valid
+                || charsets > 1
+                || smuggled_type
+                || !params_well_formed(params)
+                || !allowed_part_charset(&ct)
+            {
                 acc.hit(rules::BAD_CONTENT_TYPE, "header:content-type", &ct);
             }
         }
@@ -677,7 +715,9 @@ impl Waf {
             {
                 acc.hit(rules::NOSQL_OPERATOR, &f.target, &name);
             }
-            if f.name.contains(['\r', '\n']) || name.contains(['\r', '\n']) {
+            // A carriage return in a name is header or log splitting; a trailing line feed
+            // is only how a form body without `=` ended.
+            if f.name.contains('\r') || name.contains('\r') {
                 acc.hit(rules::CRLF_NAME, &f.target, &name);
             }
             if heuristics::include_param(&lname) {
@@ -689,7 +729,9 @@ impl Waf {
                     acc.hit(rules::RFI_PARAM, &f.target, &v);
                 }
             }
-            if (session_param(&lname) || heuristics::session_like(&lname))
+            // Fixation needs a link: the wider name heuristic applies to query arguments.
+            let link = f.target.starts_with("args");
+            if (session_param(&lname) || link && heuristics::session_like(&lname))
                 && !acc.same_site_referer
             {
                 acc.hit(rules::SESSION_NAME, &f.target, &lname);
@@ -766,9 +808,6 @@ impl Waf {
                 if header && matches!(info.category, "ssrf" | "rfi") {
                     continue;
                 }
-                if info.id == 350_001 && heuristics::balanced_ldap_filter(s) {
-                    continue;
-                }
                 let frag = re.find(s).map_or(s, |m| {
                     let start = s.floor_char_boundary_compat(m.start().saturating_sub(16));
                     s.get(start..).unwrap_or(s)
@@ -842,6 +881,18 @@ impl Waf {
             let ok = body::boundary(&ct_raw).is_some_and(|b| {
                 body::multipart(&text, &b, &mut fields, self.spec.limit_arg_count)
             });
+            // Quotes, `;`, `=` and backslashes in part names are parsed differently by
+            // different back ends: the classic multipart bypass.
+            for f in &fields {
+                let n = match f.target.as_str() {
+                    "body:filename" => f.value.as_str(),
+                    "body:part_header" | body::AMBIGUOUS_DISPOSITION => "",
+                    _ => f.name.as_str(),
+                };
+                if n.contains(['"', ';', '=', '\\']) {
+                    acc.hit(rules::MULTIPART_BAD, "body", n);
+                }
+            }
             if !ok && !truncated {
                 acc.hit(rules::MULTIPART_BAD, "body", "");
                 fields.push(Field {
@@ -977,9 +1028,9 @@ fn script_file_name(name: &str) -> bool {
             .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
         // Versioned and test variants (`.php7`, `.php907`, `.phpt`) are mapped to PHP by
         // common handler globs.
-        let php_like = ext.strip_prefix("php").is_some_and(|v| {
-            v.is_empty() || v == "t" || v.bytes().all(|c| c.is_ascii_digit())
-        });
+        let php_like = ext
+            .strip_prefix("php")
+            .is_some_and(|v| v.is_empty() || v == "t" || v.bytes().all(|c| c.is_ascii_digit()));
         found |= php_like;
         let last = exts.peek().is_none();
         found |= (last && rules::SCRIPT_EXTENSIONS.contains(&ext))
@@ -1026,6 +1077,55 @@ fn same_site_referer(req: &RequestView<'_>) -> bool {
         authority.split(':').next().unwrap_or_default()
     };
     !ref_host.is_empty() && ref_host == host
+}
+
+/// `keep-alive, keep-alive` or `keep-alive, close`: clients send each option once and never
+/// both; proxies disagree on which one wins.
+fn connection_conflict(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let tokens: Vec<&str> = lower
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let repeated = tokens
+        .iter()
+        .enumerate()
+        .any(|(i, t)| tokens.iter().skip(i + 1).any(|u| u == t));
+    repeated || tokens.contains(&"close") && tokens.contains(&"keep-alive")
+}
+
+/// Media-type parameters are `name=value` (token or quoted string), nothing else.
+fn params_well_formed(params: &str) -> bool {
+    params.split(';').all(|p| {
+        let p = p.trim();
+        if p.is_empty() {
+            return true;
+        }
+        let Some((k, v)) = p.split_once('=') else {
+            return false;
+        };
+        !k.is_empty() && !v.trim().is_empty() && !k.ends_with(char::is_whitespace)
+    })
+}
+
+/// A lead byte followed by continuation bytes that do not make a valid character: an
+/// overlong form (`%c0%af`), an out-of-range lead (`%f5%80`) or a truncated sequence. Lone
+/// high bytes (Latin-1 text) are not judged here.
+fn broken_utf8_sequence(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Err(e) = std::str::from_utf8(rest) {
+        let at = e.valid_up_to();
+        let lead = rest.get(at).copied().unwrap_or(0);
+        let next = rest.get(at + 1).copied().unwrap_or(0);
+        if lead >= 0xc0 && (0x80..=0xbf).contains(&next) {
+            return true;
+        }
+        rest = rest
+            .get(at + e.error_len().unwrap_or(1)..)
+            .unwrap_or_default();
+    }
+    false
 }
 
 /// `%uFFxx`: IIS decodes full-width forms to ASCII, so `%uff0f` is a slash no other

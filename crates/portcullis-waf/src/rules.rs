@@ -123,14 +123,40 @@ pub(crate) const BAD_TARGET: RuleInfo = r(
     1,
     "request target not in origin form (backslash, fragment, missing slash)",
 );
-pub(crate) const FORM_ON_GET: RuleInfo =
-    r(100_020, "protocol", 5, 1, "form-encoded body on GET or HEAD");
 pub(crate) const FULLWIDTH_ESCAPE: RuleInfo = r(
     100_021,
     "protocol",
     5,
     1,
     "%u escape of a full-width character (IIS normalisation evasion)",
+);
+pub(crate) const CONNECTION_CONFLICT: RuleInfo = r(
+    100_022,
+    "protocol",
+    5,
+    1,
+    "Connection header with repeated or contradictory options",
+);
+pub(crate) const RESTRICTED_HEADER: RuleInfo = r(
+    100_023,
+    "protocol",
+    5,
+    1,
+    "request header a gateway should not pass (Content-Encoding, WebDAV If/Lock-Token)",
+);
+pub(crate) const BAD_HOST: RuleInfo = r(
+    100_024,
+    "protocol",
+    5,
+    1,
+    "Host with characters outside a host name, address and port",
+);
+pub(crate) const INVALID_UTF8: RuleInfo = r(
+    100_025,
+    "protocol",
+    5,
+    1,
+    "percent-encoded bytes that are not UTF-8 (overlong or truncated sequences)",
 );
 pub(crate) const CRLF_NAME: RuleInfo = r(
     290_004,
@@ -242,7 +268,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(240_001, "rce", 5, 1, "shell command after a separator"),
         T_VALUE | T_PATH,
-        r"(?:[;|&\n\r]|\$\(|\|\||&&)\s*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr|cd\s+[/~.\\$]\S*|pwd|perf|aptitude|regedit|iwr|irm|iex|rmt|rmt-tar|comm|column|ansible[\w-]*|chef-[\w-]+|cscli|cpulimit|lastlogin|invoke-\w+|start-process|bitsadmin|curl\.exe|wget\.exe|c89|c99|bsdtar|iwmi|aa-[a-z][\w-]*|rmt-[a-z]+|visudo)(?:\d+(?:\.\d+)*)?(?:$|[\s;|&<>`)'\x22]|\$\{)",
+        r"(?:[;|&\n\r]|\$\(|\|\||&&)\s*(?:\$\{?[a-z_]\w*\}?\s+)*(?:[/\\]?(?:usr[/\\])?(?:s?bin[/\\]))?(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|echo|printf|ping|nslookup|dig|rm|chmod|chown|kill|pkill|sleep|telnet|ssh|scp|ftp|tftp|base64|xxd|awk|gawk|sed|grep|nl|tac|printenv|ifconfig|netstat|ps|wc|uniq|sh\.exe|cmd|powershell|pwsh|certutil|bitsadmin|whoami\.exe|net|systeminfo|tasklist|reg|mshta|rundll32|regsvr32|wmic|cscript|wscript|cp|mv|touch|mkdir|tar|zip|unzip|gzip|openssl|socat|busybox|crontab|useradd|passwd|sudo|nohup|xargs|dd|od|strings|hexdump|htop|visudo|vi|vim|nano|emacs|ansible[\w-]*|docker|kubectl|systemctl|mount|umount|fdisk|lsof|lsmod|insmod|modprobe|iptables|tcpdump|nmap|ssh-keygen|gcc|svn|apt|apt-get|yum|dnf|rpm|dpkg|pip3?|npm|java|javac|jrunscript|jshell|groovy|scala|tclsh|wish|irb|php-cgi|ruby|rlwrap|screen|tmux|chroot|chattr|setfacl|getfacl|shutdown|reboot|halt|poweroff|killall|lastlog|df|du|lscpu|lsblk|dmesg|journalctl|unset|readlink|realpath|stat|ldd|nm|objdump|strace|ltrace|gdb|renice|bzip2|xz|7z|rar|unrar|zcat|zgrep|bzcat|xzcat|fmt|shuf|iconv|base32|uuencode|uudecode|rsync|sftp|smbclient|mysql|psql|sqlite3|redis-cli|mongo|ldapsearch|whois|traceroute|mtr|arp|hostname|nproc|getent|bcdboot|bcdedit|schtasks|taskkill|netsh|vssadmin|wevtutil|icacls|takeown|attrib|xcopy|robocopy|mklink|goto|echo|ipconfig|nbtstat|qwinsta|runas|msiexec|forfiles|findstr|cd\s+[/~.\\$]\S*|pwd|perf|aptitude|regedit|iwr|irm|iex|rmt|rmt-tar|comm|column|ansible[\w-]*|chef-[\w-]+|cscli|cpulimit|lastlogin|invoke-\w+|start-process|bitsadmin|curl\.exe|wget\.exe|c89|c99|bsdtar|iwmi|aa-[a-z][\w-]*|rmt-[a-z]+|visudo|bcdboot)(?:\d+(?:\.\d+)*)?(?:$|[\s;|&<>`)'\x22]|\$\{|/[a-z?]\b)",
     ),
     sig(
         r(240_002, "rce", 5, 1, "command substitution with a command"),
@@ -285,17 +311,17 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_001, "php", 5, 1, "PHP open tag"),
         T_VALUE,
-        r"\[/?php\]|\{/?php\}|<\?(?:php\b|=)|\[\?php|<\?\s*(?:\$\w|(?:echo|print|eval|system|exec|passthru|include|require)\b)",
+        r"\[/?php\]|\{/?php\}|<\?(?:php\b|=)|<\?\s+php\b|<\?xml\s*:\s*\w|<\?\s*$|\[\?php|<\?\s*(?:\$\w|(?:echo|print|eval|system|exec|passthru|include|require)\b)",
     ),
     sig(
         r(250_002, "php", 5, 1, "PHP code execution function"),
         T_VALUE | T_PATH,
-        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_defined_functions|get_cfg_var|hex2bin|curl_init|gzdecode|bzdecompress|strip_tags|filegroup|fileowner|getcwd|phpversion|php_uname|exec|printf|sprintf|vsprintf|intval|is_array|pfsockopen)(?:\s|#[^\n]*\n|//[^\n]*\n|/\*(?s:.)*?\*/)*\(",
+        r"\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|create_function|call_user_func(?:_array)?|preg_replace|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|include|include_once|require|require_once|phpinfo|highlight_file|show_source|move_uploaded_file|unserialize|var_dump|print_r|ini_set|ini_get|getenv|putenv|posix_\w+|array_map|usort|array_filter|dl|mail|chr|ord|escapeshellcmd|symlink|unlink|rename|scandir|glob|opendir|curl_exec|fsockopen|stream_socket_client|extract|parse_str|mb_ereg_replace|register_shutdown_function|set_error_handler|ob_start|header|setcookie|apache_\w+|get_defined_vars|get_defined_functions|get_cfg_var|hex2bin|curl_init|gzdecode|bzdecompress|strip_tags|filegroup|fileowner|getcwd|phpversion|php_uname|intval|is_array|pfsockopen)(?:\s|#[^\n]*\n|//[^\n]*\n|/\*(?s:.)*?\*/)*\(",
     ),
     sig(
         r(250_003, "php", 5, 1, "PHP superglobal or variable function"),
         T_ALL,
-        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://|\$\s*(?:[a-z_]\w*)?\s*(?:\[[^\]]{1,32}\]\s*)+\(|\$\s*\{[^}]{1,32}\}\s*\(|\$\s+\{|\$\{\s*(?:['\x22]|\$)",
+        r"\$_(?:get|post|cookie|request|server|files|session|globals)\b|\$globals\b|\$\{?[a-z_]\w*\}?\s*\(|\bphp://|\$\s*(?:[a-z_]\w*)?\s*(?:\[[^\]]{1,32}\]\s*)+\(|\$\s*\{[^}]{1,32}\}\s*\(|\$\s+\{\s*[^\s}]|\$\{\s*(?:['\x22]|\$)",
     ),
     sig(
         r(250_004, "php", 5, 1, "PHP serialized object"),
@@ -305,7 +331,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(250_005, "php", 5, 1, "PHP configuration directive"),
         T_VALUE,
-        r"\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|suhosin\.\w+)\s*=|\b(?:opcache|mbstring|session|pcre|mysqli|mysqlnd|pdo_mysql|phar|xdebug|zend|assert|mail|sqlite3|openssl|apc|apcu|soap|iconv|intl|user_ini)\.[a-z_][\w.]*\s*=|^\s*(?:zend_)?extension\s*=",
+        r"\b(?:memory_limit|max_execution_time|extension_dir|include_path|error_log|display_errors|short_open_tag|unserialize_max_depth|unserialize_callback_func|upload_tmp_dir|post_max_size|upload_max_filesize|register_globals|magic_quotes_gpc|sendmail_path|expose_php|output_handler|allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|suhosin\.\w+)\s*=|\b(?:opcache|mbstring|session|pcre|mysqli|mysqlnd|pdo_mysql|phar|xdebug|zend|assert|mail|sqlite3|openssl|apc|apcu|soap|iconv|intl|user_ini)\.[a-z_][\w.]*\s*=|^\s*(?:zend_)?extension\s*=",
     ),
     // Server-side template injection.
     sig(
@@ -334,12 +360,12 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(280_001, "java", 5, 1, "Log4Shell-style lookup"),
         T_ALL,
-        r"\$\{(?:[^}]*\$\{)*[^}]*(?:j\W*n\W*d\W*i|ldap|rmi|dns|nis|iiop|corba|nds|http)\W*:|\{\s*jndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\b|\$\{\s*(?:jndi|lower|upper|sys|java|date|main|ctx|base64|spring|k8s|docker|web|log4j|bundle|marker|sd|map|event|::-)\s*:",
+        r"\$\{(?:[^}]*\$\{)*[^}]*(?:j\W*n\W*d\W*i|ldap|rmi|dns|nis|iiop|corba|nds|http)\W*:|jndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:|\$\{\s*(?:jndi|lower|upper|sys|java|date|main|ctx|base64|spring|k8s|docker|web|log4j|bundle|marker|sd|map|event|::-)\s*:",
     ),
     sig(
         r(280_002, "java", 5, 1, "Java class or runtime access"),
         T_ALL,
-        r"\bjava\.(?:lang|io|net|nio|util|beans|rmi|security|sql|text|awt|applet)\.\w+|\bjavax\.\w+|getruntime\s*\(|\.exec\s*\(|processbuilder|classloader|\.forname\s*\(|\.getmethod\s*\(|\.invoke\s*\(|\.newinstance\s*\(|\borg\.apache\.(?:commons|xalan|struts2?|tomcat|catalina|log4j|bcel|xbean|myfaces|naming|wicket|shiro)\b|\borg\.springframework\.\w+|\bcom\.(?:sun|mchange|alibaba\.fastjson|fasterxml)\.\w+|\bbsh\.interpreter|\bgroovy\.lang|com\.sun\.(?:rowset|org\.apache)|class\.module\.classloader|#_memberaccess|@ognl|ognlcontext|xwork\.methodaccessor|\bnew\s+java\.|\bjava\.lang\b|\borg\.omg\.\w+|\bcom\.opensymphony\.\w+|\bjavax?\.script\b|\bjdbcrowsetimpl|\bclasspathxmlapplicationcontext|\bspring\.cloud\.function|\bjavascript:.*java\b",
+        r"\bjava\.(?:lang|io|net|nio|util|beans|rmi|security|sql|text|awt|applet)\.\w+|\bjava\.[\w.]*runtime\b|\bjavax\.\w+|getruntime\s*\(|\.exec\s*\(|processbuilder|classloader|\.forname\s*\(|\.getmethod\s*\(|\.invoke\s*\(|\.newinstance\s*\(|\borg\.apache\.(?:commons|xalan|struts2?|tomcat|catalina|log4j|bcel|xbean|myfaces|naming|wicket|shiro)\b|\borg\.springframework\.\w+|\bcom\.(?:sun|mchange|alibaba\.fastjson|fasterxml)\.\w+|\bbsh\.interpreter|\bgroovy\.lang|com\.sun\.(?:rowset|org\.apache)|class\.module\.classloader|#_memberaccess|@ognl|ognlcontext|xwork\.methodaccessor|\bnew\s+java\.|\bjava\.lang\b|\borg\.omg\.\w+|\bcom\.opensymphony\.\w+|\bjavax?\.script\b|\bjdbcrowsetimpl|\bclasspathxmlapplicationcontext|\bspring\.cloud\.function|\bjavascript:.*java\b",
     ),
     sig(
         r(280_003, "java", 5, 1, "Java serialized object"),
@@ -355,7 +381,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(290_001, "crlf", 5, 1, "header injection"),
         T_VALUE | T_PATH | T_NAME,
-        r"[\r\n]\s*(?:set-cookie|location|content-(?:type|length|disposition)|refresh|x-[\w-]+|transfer-encoding|access-control-[\w-]+|link|cache-control|connection|http/\d(?:\.\d)?)\s*:?|[\r\n](?:get|post|head|put|delete|options|trace|track|connect|patch)\s+\S+\s+http/",
+        r"[\r\n]\s*(?:remote-(?:addr|ip)|originating-ip|via|host|forwarded(?:-[\w]+)?|cookie|set-cookie|location|content-(?:type|length|disposition)|refresh|x-[\w-]+|transfer-encoding|access-control-[\w-]+|link|cache-control|connection|http/\d(?:\.\d)?)\s*:?|[\r\n](?:get|post|head|put|delete|options|trace|track|connect|patch)\s+\S+\s+http/",
     ),
     sig(
         r(290_002, "crlf", 5, 1, "response splitting"),
@@ -371,7 +397,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "parenthesised PHP function name called",
         ),
         T_VALUE,
-        r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|create_function|call_user_func)\s*['"]?\s*\)\s*\("#,
+        r#"['"](?:system|exec|shell_exec|passthru|popen|proc_open|assert|phpinfo|strrev|str_rot13|base64_decode)['"]\s*\(|\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|create_function|call_user_func)\s*['"]?\s*\)\s*\("#,
     ),
     sig(
         r(
@@ -417,7 +443,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(350_001, "ldap", 5, 1, "LDAP filter injection"),
         T_VALUE | T_PATH,
-        r"\(\s*[|&!]\s*\(\s*[\w.;-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*[\w.;-]+\s*[~<>]?=|\)\s*\(\s*[|&]\s*(?:\(|$)|\)\s*[|&!]?\s*\(\s*[a-z][\w.;-]*\s*[~<>]?=",
+        r"\(\s*[|&!]\s*\(\s*[\w.;-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*[\w.;-]+\s*[~<>]?=|\)\s*\(\s*[|&!]\s*(?:\(|\)|$)|\)\s*[|&!]?\s*\(\s*[a-z][\w.;-]*\s*[~<>]?=",
     ),
     // Mail protocol injection (SMTP and IMAP commands after a line break).
     sig(
@@ -435,7 +461,7 @@ pub(crate) const SIGS: &[Sig] = &[
     sig(
         r(270_003, "ssrf", 5, 1, "scheme-less internal host"),
         T_VALUE,
-        r"^\s*(?:localhost\d?|localtest\.me|[\w-]+\.localhost|host\.(?:docker|containers)\.internal|gateway\.docker\.internal|kubernetes\.default(?:\.svc)?|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\])[:/]",
+        r"^\s*(?:localhost\d?(?:\.localdomain\d?)?|ip6-(?:localhost|loopback)|ipv6-localhost|lvh\.me|kubernetes\.docker\.internal|kubernetes\.default\.svc\.cluster\.local|localtest\.me|[\w-]+\.localhost|host\.(?:docker|containers)\.internal|gateway\.docker\.internal|kubernetes\.default(?:\.svc)?|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\])[:/]",
     ),
     // Dot-directories of tools and agents that hold credentials or configuration.
     sig(
@@ -446,8 +472,8 @@ pub(crate) const SIGS: &[Sig] = &[
             1,
             "access to a restricted dot-file or directory",
         ),
-        T_PATH,
-        r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|cursorignore|cursorrules|aider[\w.-]*|gemini|copilot|config/gcloud)(?:/|$)",
+        T_VALUE | T_PATH,
+        r"/\.(?:git|svn|hg|bzr|env(?:\.[\w.-]+)?|aws|ssh|docker|kube|gnupg|npmrc|pypirc|netrc|pgpass|bash_history|zsh_history|mysql_history|psql_history|htpasswd|htaccess|ds_store|idea|vscode|claude|cline|clinerules|codex|continue|cursor|junie|n8n|windsurf|cursorignore|cursorrules|aider[\w.-]*|gemini|copilot|config/gcloud|roo|zed|kiro|rovodev|opencode|a0proj|plandex|fabric|aiignore|boto)(?:/|$)",
     ),
     sig(
         r(
@@ -458,7 +484,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "database catalog or system table name",
         ),
         T_VALUE,
-        r"\b(?:information_schema|pg_catalog|pg_shadow|pg_user|pg_database|pg_authid|msysaccessobjects|msysaccessstorage|msysobjects|msysqueries|msysrelationships|sqlite_master|sqlite_temp_master|sqlite_schema|sysobjects|syscolumns|sysusers|mysql\.(?:user|db|host)|master\.\.sysdatabases|sys\.(?:tables|columns|objects|databases|sql_logins|user_summary))\b",
+        r"\b(?:information_schema|pg_catalog|pg_shadow|pg_user|pg_database|pg_authid|msysaccessobjects|msysaccessstorage|msysobjects|msysqueries|msysrelationships|sqlite_master|sqlite_temp_master|sqlite_schema|sysobjects|syscolumns|sysusers|tempdb|msdb|northwind|schema_name|mysql\.(?:user|db|host)|master\.\.sysdatabases|sys\.(?:tables|columns|objects|databases|sql_logins|user_summary))\b",
     ),
     sig(
         r(
@@ -469,7 +495,7 @@ pub(crate) const SIGS: &[Sig] = &[
             "request for a backup, database or key file",
         ),
         T_PATH,
-        r"\.(?:bak|backup|old|orig|save|swp|swo|sql|sqlite3?|db|mdb|rdb|dbf|pem|key|pfx|p12|jks|kdbx|pwd|htr|ida|idq|printer)$|~$|\.\w+~/|(?:^|/)debug\.log$|(?:^|/)proc/(?:interrupts|cpuinfo|meminfo|version|cmdline|environ|mounts|modules|kallsyms|net/)|(?:^|/)sys/(?:class|kernel|devices|firmware|block|bus|module|power)(?:/|$)",
+        r"\.(?:bak|backup|old|orig|save|swp|swo|sql|sqlite3?|db|mdb|rdb|dbf|pem|key|pfx|p12|jks|kdbx|pwd|htr|ida|idq|printer)$|~$|\.\w+~/|(?:^|/)(?:debug|errors?)\.log$|\.(?:sql|db|sqlite3?|bak|dump)\.(?:gz|zip|bz2|xz|tar|7z|rar)$|(?:^|/)proc/(?:interrupts|cpuinfo|meminfo|version|cmdline|environ|mounts|modules|kallsyms|net/)|(?:^|/)sys/(?:class|kernel|devices|firmware|block|bus|module|power)(?:/|$)",
     ),
     // JSON operators of PostgreSQL and MySQL used to build tautologies.
     sig(
@@ -537,20 +563,32 @@ pub(crate) const SIGS: &[Sig] = &[
     ),
     // Shell tools that have no other meaning, as the whole value or with arguments.
     sig(
-        r(240_011, "rce", 5, 1, "Unix or Windows tool named at the start of a value"),
+        r(
+            240_011,
+            "rce",
+            5,
+            1,
+            "Unix or Windows tool named at the start of a value",
+        ),
         T_VALUE,
-        r"^\s*(?:ls\s+\S|(?:ifconfig|ipconfig|whoami|uname|nslookup|chmod|chown|visudo|cscli|busybox|bsdtar|ansible-[a-z]+|chef-[a-z]+|aa-[a-z]+(?:-[a-z]+)*|rmt-[a-z]+|ncat|netcat|iwmi|certutil|bitsadmin|invoke-[a-z]+|start-process|wmic|xxd|ssh-keygen|systeminfo|tasklist|netstat|c89|c99|gcc\d+(?:\.\d+)*|python\d\.\d+|ruby\d\.\d+|perl\d\.\d+)(?:\s+\S|\s*[\r\n]|$))",
+        r"^\s*(?:(?:ifconfig|ipconfig|whoami|uname|nslookup|chmod|chown|visudo|cscli|busybox|bsdtar|ansible-[a-z]+|chef-[a-z]+|aa-[a-z]+(?:-[a-z]+)*|rmt-[a-z]+|ncat|netcat|iwmi|certutil|bitsadmin|invoke-[a-z]+|start-process|wmic|xxd|ssh-keygen|systeminfo|tasklist|netstat|c89|c99|gcc\d+(?:\.\d+)*|python\d\.\d+|ruby\d\.\d+|perl\d\.\d+)(?:\s+\S|\s*[\r\n;|&]))",
     ),
     // Words that are English too count only with shell syntax around them.
     sig(
-        r(240_012, "rce", 5, 1, "shell built-in or tool after a command separator"),
+        r(
+            240_012,
+            "rce",
+            5,
+            1,
+            "shell built-in or tool after a command separator",
+        ),
         T_VALUE | T_PATH,
-        r#"(?:[;|&\n\r`]|\$\(|&&|\|\|)\s*(?:find|fold|flock|bridge|trap|env|set|who|time|perf|alias|unalias|export|source|exec|eval|tar)(?:\s+(?:-{1,2}[a-z]|/|~|\$|['"]|[\w.-]+=)|\s+[\w./-]+\s*$|\s*$)"#,
+        r#"(?:[;|&\n\r`]|\$\(|&&|\|\|)\s*(?:find|fold|flock|bridge|trap|env|set|who|time|perf|alias|unalias|export|source|exec|eval|tar)(?:\s+(?:-{1,2}[a-z]|/|~|\$|['"]|[\w.-]+=)|\s+[\w-]*(?:/|\.[a-z0-9]+)[\w./-]*\s*$|\s*$)"#,
     ),
     sig(
         r(240_013, "rce", 5, 1, "shell expansion syntax"),
         T_VALUE,
-        r#"\$\{[a-z_]\w*(?:#|%|//?|\^|,)[^}]*\}|(?:^|[;|&`(]\s*)\$\{?[a-z_]\w*\}?\s+-[a-z]\b|\b[a-z]+\s*<<<\s*['"]?[\w$/-]|^~[+-]\d*$|(?:^|[\s;|&])!-\d+(?:$|[\s;|&!])|(?:^|[;|&\n`]\s*)alias\s+(?:-[a-z+]+\s+)*['"]?[\w.-]+['"]?=|\$\w+/(?:tcp|udp)/\d|\b(?:ba|z|k|da)?sh(?:\$\w+|\$\{\w*\})+\s+-c\b|(?:^|[\s;|&'"=(`])/[a-z]*\[[a-z/]{1,8}\][a-z]*/"#,
+        r#"\$\{[a-z_]\w*(?:#|%|//?|\^|,)[^}]*\}|(?:^|[;|&`(]\s*)\$\{?[a-z_]\w*\}?\s+-[a-z]\b|\b[a-z]+\s*<<<\s*['"]?[\w$/-]|^~[+-]\d*$|(?:^|[\s;|&])!-\d+(?:$|[\s;|&!])|(?:^|[;|&\n`]\s*)alias\s+(?:[-+][a-z+]+\s+)*['"]?[\w.-]+['"]?=|\$\w+/(?:tcp|udp)/\d|\b(?:ba|z|k|da)?sh(?:\$\w+|\$\{\w*\})+\s+-c\b|(?:^|[\s;|&'"=(`])/[a-z]*\[[a-z/]{1,8}\][a-z]*(?:/|\s|$)"#,
     ),
     sig(
         r(240_014, "rce", 5, 1, "path into a bin directory"),
@@ -565,25 +603,65 @@ pub(crate) const SIGS: &[Sig] = &[
     // SQL functions called where a value starts or after SQL punctuation or keywords.
     sig(
         r(200_004, "sqli", 5, 1, "SQL function call in an SQL context"),
-        T_VALUE,
-        r#"(?:^|['"`)(,=+*/|&<>]|\b(?:select|and|or|where|union|by|having|when|then|else|if|not)\s)\s*(?:ifnull|isnull|nullif|coalesce|sysdate|substr|substring|strcmp|rtrim|ltrim|trim|pow|power|rand|sin|cos|ascii|char|concat(?:_ws)?|group_concat|instr|locate|lpad|rpad|mid|unhex|sleep|benchmark|load_file|extractvalue|updatexml|current_user|session_user|system_user|database|version|schema|user|insert|iif|div|lo_get|lo_import|pg_read_file|pg_ls_dir|pg_sleep|make_set|elt|conv|soundex|hex|ord|length|count|cast|convert)\s*\("#,
+        T_VALUE | T_PATH,
+        r#"(?:^|['"`)(,=+*/|&<>]|\b(?:select|and|or|where|union|by|having|when|then|else|if|not)\s)\s*(?:ifnull|isnull|nullif|coalesce|sysdate|substr|substring|strcmp|rtrim|ltrim|rand|ascii|concat(?:_ws)?|group_concat|instr|lpad|rpad|unhex|benchmark|load_file|extractvalue|updatexml|current_user|session_user|system_user|iif|lo_get|lo_import|pg_read_file|pg_ls_dir|pg_sleep|make_set|soundex|find_in_set|starts_with|unistr|jsonb?_\w+|now)\s*\(|(?:['"`]|\b(?:select|and|or|where|union|by|having|when|then|else|if|not)\s)\s*(?:user|insert|trim|pow|power|sin|cos|char|mid|locate|sleep|database|version|schema|div|elt|conv|hex|ord|length|count|cast|convert)\("#,
     ),
     sig(
         r(200_005, "sqli", 5, 1, "SQL statement or clause fragment"),
         T_VALUE,
-        r#"['"`]\s*;?\s*(?:select|insert|update|delete|drop|exec|union|declare|shutdown)\s+[\w@*(]|\bexec(?:ute)?\s+(?:master\.|xp_\w+|sp_\w+|immediate\b|\(\s*@)|\bprocedure\s+analyse\b|\w\s*::\s*(?:int[248]?|integer|bigint|smallint|text|varchar|numeric|regclass|oid|double\s+precision|bytea)\b|\b(?:create|alter|drop|truncate)\s+(?:table|function|procedure|database|trigger|view|user|schema)\s+[`"\w]|;\s*(?:truncate|drop|alter|insert|update|delete|replace|create|shutdown|declare)\b|\bas\s*[`"'][\w\s]*[`"']?\s*from\b|[`"]\s*regexp\s|/\*\s*[!+]|\)\s*like\s*\(|\bcase\s+when\b.+\bthen\b|\bhaving\s+[\w`(]+[\w`()*]*\s*(?:[=<>]|like\b)|\bif\s*\(\s*\d+\s*[=<>]|\b\d+\.e(?:\(|\.[a-z_])|[\w@.-]['"`]\s*(?:/\*.*?\*/\s*)?;\s*$|\bwaitfor\s+delay\b|\bselect\s+pg_sleep\b"#,
+        r#"['"`]\s*;\s*(?:select|insert|update|delete|drop|exec|declare|shutdown)\s+[\w@*(]|\bexec(?:ute)?\s+(?:master\.|xp_\w+|sp_\w+|immediate\b|\(\s*@)|\bprocedure\s+analyse\b|[\w)'"]\s*::\s*(?:int[248]?|jsonb?|integer|bigint|smallint|text|varchar|numeric|regclass|oid|double\s+precision|bytea)\b|\b(?:create|alter|drop|truncate)\s+(?:table|function|procedure|database|trigger|view|user|schema)\s+[`"\w]|;\s*(?:(?:drop|truncate|alter|create)\s+(?:table|database|schema|function|procedure|user|view|trigger)\b|insert\s+into\b|update\s+[\w`"]+\s+set\b|delete\s+from\b|replace\s+into\b|shutdown\b|declare\s+@)|\bas\s*[`"'][\w\s]*[`"']?\s*from\b|[`"]\s*regexp\s|/\*\s*[!+]|\)\s*like\s*\(|\bcase\s+when\b.+\bthen\b|\bhaving\s+[\w`(]+[\w`()*]*\s*(?:[=<>]|like\b)|\bif\s*\(\s*\d+\s*[=<>]|\b\d+\.e(?:\(|\.[a-z_])|[\w.+-]+@[\w-]+(?:\.[\w-]+)+['"`]\s*(?:/\*.*?\*/\s*)?;|\bwaitfor\s+delay\b|\bselect\s+pg_sleep\b|\bselect\s+if\s*\(|^\s*div\s*\(\s*-?[\d.]+\s*,|'\s*[\[{][^']*[\]}]\s*'\s*(?:->>?|#>>?|@>|<@|\?[|&]?|<|>|=)"#,
     ),
     // Script that needs no tag: obfuscated schemes, CSS and DOM sinks, quoted handlers.
     sig(
-        r(210_002, "xss", 5, 1, "script URL in CSS, DOM sink or injected handler"),
+        r(
+            210_002,
+            "xss",
+            5,
+            1,
+            "script URL in CSS, DOM sink or injected handler",
+        ),
         T_VALUE,
-        r#"url\s*\(\s*['"]?\s*(?:javascript|vbscript):|-moz-binding\s*:|\bbehavior\s*:\s*url|\bdata:\s*[\w/+-]*\s*,\s*<|javascript:\s*\\|(?:^|['"`/;]|\s)\s*(?:on(?:load|error|click|focus|blur|zoom|mouse\w+|key\w+|submit|change|input|toggle|begin|animation\w+|transition\w+|pointer\w+|webkit\w+|beforeunload|unload|pageshow|hashchange|message|scroll|resize|drag\w*|drop|copy|cut|paste|auxclick|dblclick|contextmenu|wheel|search|select|show|invalid|start|finish|bounce|readystatechange)|formaction|srcdoc|xlink:href)\s*=(?:[^=]|$)|\b(?:document|window)\s*\.\s*(?:[a-z]+\s*\.\s*)*(?:cookie|location|write(?:ln)?|domain|createelement|queryselector(?:all)?|getelementby\w+|appendchild|textcontent|innerhtml|outerhtml)\b"#,
+        r#"url\s*\(\s*['"]?\s*(?:javascript|vbscript)\b|<\s*(?:[a-z]\s+){3,}[a-z]\b|<\s*[a-z]+\s*:\s*script\b|<\??\s*import\s*implementation\s*=|\+adw-[\s\S]{0,64}?\+ad4-|!\[\]\s*[+)\]]|\+\[\]|!!\[\]|\b(?:atob|btoa)\s*\(|\.\s*(?:call|apply)\s*`|\b(?:self|window|top|parent|globalthis|frames)\s*\[\s*['"`]|¼\s*/?[a-z][a-z0-9]*[^¾]{0,64}¾|^\s+on[a-z]{3,50}\s*=|-moz-binding\s*:|\bbehavior\s*:\s*url|\bdata:\s*[\w/+-]*\s*,\s*<|javascript:\s*\\|(?:^|['"`/;]|\s)\s*(?:on(?:load|error|click|focus|blur|zoom|mouse\w+|key\w+|submit|change|input|toggle|begin|animation\w+|transition\w+|pointer\w+|webkit\w+|beforeunload|unload|pageshow|hashchange|message|scroll|resize|drag\w*|drop|copy|cut|paste|auxclick|dblclick|contextmenu|wheel|search|select|show|invalid|start|finish|bounce|readystatechange)|formaction|srcdoc|xlink:href)\s*=(?:[^=]|$)|\b(?:document|window)\s*\.\s*(?:[a-z]+\s*\.\s*)*(?:cookie|location|write(?:ln)?|domain|createelement|queryselector(?:all)?|getelementby\w+|appendchild|textcontent|innerhtml|outerhtml)\b"#,
     ),
     // A whole request line inside a value (smuggling a second request).
     sig(
         r(290_005, "crlf", 5, 1, "HTTP request line inside a value"),
         T_VALUE,
         r"\b(?:get|post|head|put|delete|options|trace|track|connect|patch|propfind|mkcol|copy|move|lock|unlock)\s+(?:https?://|/)\S*\s+http/\d(?:\.\d)?\b",
+    ),
+    // PHP builtins whose call is split by comments or unusual whitespace: that is code.
+    sig(
+        r(
+            250_011,
+            "php",
+            5,
+            1,
+            "PHP function call split by comments or whitespace",
+        ),
+        T_VALUE | T_PATH,
+        r"\b(?:exec|system|passthru|shell_exec|popen|proc_open|file|file_exists|file_get_contents|fopen|readfile|assert|assert_options|strrev|unpack|substr|phpinfo)(?:\(|(?:\s*(?:/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n)|\s{2,}|[\t\r\n\x0b])(?:\s|/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n)*\()[^)]*\)",
+    ),
+    sig(
+        r(340_004, "code", 5, 1, "JavaScript or Ruby code construct"),
+        T_VALUE,
+        r#"\bfunction\s*\(\s*\)\s*\{|\bnew\s+function\(|\.constructor\s*\.\s*constructor\b|\bmodule\.exports\s*=|\bconsole\s*(?:\.\s*\w+|\[\s*['"`]\w+['"`]\s*\])\s*(?:\.\s*(?:call|apply|bind)\s*)?\(|\bprocess\s*\[|\bprocess\.spawn\s*\(|\bwhile\s*\(\s*(?:[+-]?infinity|new\s+\w+|!\s*``)\s*\)"#,
+    ),
+    sig(
+        r(270_004, "ssrf", 5, 1, "data: URL or malformed loopback URL"),
+        T_VALUE | T_NAME,
+        r"^data:(?:text|application)/[\w.+-]+(?:[;,]|$)|^https?:/?(?:127\.\d+\.\d+\.\d+|localhost)\b|\bmetadata\.packet\.net\b|\bunix:[^|\s]*\|",
+    ),
+    // Inputs known to hang or overflow parsers rather than inject anything.
+    sig(
+        r(
+            380_001,
+            "dos",
+            5,
+            1,
+            "numeric parser denial-of-service trigger",
+        ),
+        T_VALUE,
+        r"\b2\.225073858507201\d*e-0*308\b|^4294967296$",
     ),
 ];
 
@@ -732,8 +810,11 @@ pub fn catalogue() -> Vec<RuleInfo> {
         BODY_NO_TYPE,
         BAD_RANGE,
         BAD_TARGET,
-        FORM_ON_GET,
         FULLWIDTH_ESCAPE,
+        CONNECTION_CONFLICT,
+        RESTRICTED_HEADER,
+        BAD_HOST,
+        INVALID_UTF8,
         CRLF_NAME,
         RFI_PARAM,
         LFI_BACKSLASH,

@@ -662,3 +662,210 @@ fn survives_arbitrary_bytes_in_every_target() {
         }
     }
 }
+
+fn get_with(w: &Waf, target: &str, extra: &[(&str, &str)]) -> Result<Findings, Deny> {
+    let mut list = vec![("user-agent", "curl/8")];
+    list.extend_from_slice(extra);
+    let h = headers(&list);
+    w.check_head(&view("GET", target, &h))
+}
+
+#[test]
+fn shell_words_count_only_in_a_shell_context() {
+    let w = waf();
+    // Tools with no other meaning, at the start of a value.
+    blocked(get(&w, "/x?q=ifconfig%20-a"), "240011");
+    blocked(get(&w, "/x?q=ansible-vault%20view%20prod.yml"), "240011");
+    blocked(get(&w, "/x?q=python3.12%20exploit.py"), "240011");
+    // English words need a separator and argument syntax.
+    blocked(get(&w, "/x?q=a%3Bfind%20/home%20-name%20id_rsa"), "240012");
+    blocked(get(&w, "/x?q=x%7Calias%20ll%3D%27rm%20-rf%27"), "240012");
+    blocked(
+        get(&w, "/x?q=report.pdf%3Btar%20-czf%20/tmp/o.tgz%20/srv"),
+        "240001",
+    );
+    // Expansion syntax, here-strings, history and bin paths.
+    blocked(get(&w, "/x?q=%24%7BHOME%23%23*/%7D"), "240013");
+    blocked(get(&w, "/x?q=cat%3C%3C%3C%27uname%27"), "240013");
+    blocked(get(&w, "/x?q=%7E%2B"), "240013");
+    blocked(get(&w, "/x?q=%3B/usr/bin/id"), "240014");
+    blocked(get(&w, "/x?q=c%7Bu,x%7Drl"), "240015");
+    // Prose that mentions commands passes.
+    assert!(get(&w, "/x?q=find%20the%20time%20to%20set%20the%20table").is_ok());
+    assert!(get(&w, "/x?q=my%20cat%20and%20I%3B%20who%20knew").is_ok());
+    assert!(get(&w, "/x?q=ls%20400%20sedan").is_ok());
+    assert!(get(&w, "/x?q=recycle%20bin/old%20photos").is_ok());
+    assert!(get(&w, "/x?q=pick%20%7Bred,green%7D%20shirts").is_ok());
+    assert!(get(&w, "/x?tags=python").is_ok());
+    assert!(get(&w, "/x?uname=jane%20roe").is_ok());
+}
+
+#[test]
+fn php_calls_hidden_by_comments_variables_or_pieces_are_caught() {
+    let w = waf();
+    blocked(
+        get(&w, "/x?c=%24fn%20/*x*/%20%5B0%5D%20(%27id%27)"),
+        "250010",
+    );
+    blocked(get(&w, "/x?c=(%27pass%27.%27thru%27)(%27id%27)"), "250008");
+    blocked(get(&w, "/x?c=%5Bsystem%5D%5B0%5D(ls)"), "250010");
+    blocked(get(&w, "/x?c=strrev%20/*a*/%20(%27x%27)"), "250011");
+    blocked(get(&w, "/x?c=%24%20%7B%27a%27%7D"), "250003");
+    blocked(get(&w, "/x?c=memory_limit%3D1G"), "250005");
+    blocked(get(&w, "/x?c=gzinflate(%24d)"), "250009");
+    // Not calls: empty index, empty braces, prose with one space before a bracket.
+    assert!(get(&w, "/x?c=%24a%5B%5D()").is_ok());
+    assert!(get(&w, "/x?c=%24%7B%7D()").is_ok());
+    assert!(get(&w, "/x?c=unpack%20(the%20boxes)").is_ok());
+    assert!(get(&w, "/x?c=costs%20%245%20(approx)").is_ok());
+}
+
+#[test]
+fn sql_function_calls_need_an_sql_context() {
+    let w = waf();
+    blocked(get(&w, "/x?id=ifnull(1,2)"), "200004");
+    blocked(get(&w, "/x?id=1%27%20and%20char(58)"), "200004");
+    blocked(get(&w, "/x?id=ascii(substr(pw,1,1))%3E64"), "200004");
+    blocked(get(&w, "/x?id=md5(x)::int"), "200005");
+    blocked(get(&w, "/x?id=1%20/*!50000union*/"), "200005");
+    blocked(
+        get(&w, "/x?id=%27%7B%22k%22:1%7D%27%20-%3E%20%27$.k%27"),
+        "200005",
+    );
+    blocked(get(&w, "/x?login=eve%40corp.example%27%3B"), "200005");
+    // Names that are English words, O'Brien, and a CSV of field names pass.
+    assert!(get(&w, "/x?q=User(admin),Group(ops)").is_ok());
+    assert!(get(&w, "/x?q=trim%20(the%20hedge)").is_ok());
+    assert!(get(&w, "/x?name=O%27Brien%3B").is_ok());
+    assert!(get(&w, "/x?q=select%20a%20size%20from%20the%20list").is_ok());
+    assert!(get(&w, "/x?q=Die%20%22Union%20von%20Europa%22").is_ok());
+    blocked(get(&w, "/x?q=x%27%3Bselect%20pw%20from%20u"), "2000");
+}
+
+#[test]
+fn script_without_tags_is_caught_and_markdown_is_not() {
+    let w = waf();
+    blocked(get(&w, "/x?s=ja%26tab%3Bvascript%3Aalert(1)"), "210003");
+    blocked(get(&w, "/x?s=a%20style%3Dx%3Aurl(javascript"), "210002");
+    blocked(get(&w, "/x?s=%22%20onfocus%3Dx"), "210002");
+    blocked(get(&w, "/x?s=%3Cs%20c%20r%20i%20p%20t"), "210002");
+    blocked(get(&w, "/x?s=%2BADw-img%2BAD4-"), "210002");
+    blocked(get(&w, "/x?s=(!%5B%5D%2B%5B%5D)"), "210002");
+    blocked(get(&w, "/x?s=%5B%5D.map.call%60x%60"), "210002");
+    assert!(get(&w, "/x?s=!%5B%5D(logo.png)%20our%20logo").is_ok());
+    assert!(get(&w, "/x?s=turn%20on%20load%20balancing").is_ok());
+    assert!(get(&w, "/x?s=javascript%3A%20the%20good%20parts").is_ok());
+    // HTML in a JSON field the route allows through an exclusion still passes there only.
+    let spec = WafSpec {
+        exclusions: vec![(210_001, Some("body:html".to_owned()))],
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    assert!(post(
+        &w,
+        "application/json",
+        r#"{"html":"<p onclick=go()>x</p>"}"#
+    )
+    .is_ok());
+    assert!(post(
+        &w,
+        "application/json",
+        r#"{"title":"<p onclick=go()>x</p>"}"#
+    )
+    .is_err());
+}
+
+#[test]
+fn protocol_anomalies_that_split_parsers_are_flagged() {
+    let w = waf();
+    blocked(get(&w, "/x?a=%c0%af"), "100025");
+    blocked(get(&w, "/x?a=%uff0e%uff0e"), "100021");
+    blocked(get(&w, "\\windows\\x"), "100019");
+    blocked(
+        get_with(&w, "/", &[("connection", "close, keep-alive")]),
+        "100022",
+    );
+    blocked(get_with(&w, "/", &[("range", "bytes=9-3")]), "100018");
+    blocked(get_with(&w, "/", &[("content-encoding", "gzip")]), "100023");
+    blocked(
+        get_with(&w, "/", &[("x-note", "a%0d%0aSet-Cookie: s=1")]),
+        "290004",
+    );
+    let h = headers(&[("content-length", "5"), ("content-type", "")]);
+    blocked(w.check_head(&view("POST", "/x", &h)), "100017");
+    let h = headers(&[("content-type", "text/plain; junk")]);
+    blocked(w.check_head(&view("GET", "/x", &h)), "100011");
+    let h = headers(&[(
+        "content-type",
+        "application/x-www-form-urlencoded; boundary=\"application/json\"",
+    )]);
+    blocked(w.check_head(&view("POST", "/x", &h)), "100011");
+    // Latin-1 bytes, valid ranges, a single Connection option and a JSON search GET pass.
+    assert!(get(&w, "/x?city=M%FCnchen").is_ok());
+    assert!(get_with(&w, "/", &[("range", "bytes=0-99,200-")]).is_ok());
+    assert!(get_with(&w, "/", &[("connection", "keep-alive")]).is_ok());
+    assert!(get_with(&w, "/", &[("content-encoding", "identity")]).is_ok());
+}
+
+#[test]
+fn names_with_line_breaks_include_urls_and_session_tokens_are_flagged() {
+    let w = waf();
+    blocked(get(&w, "/x?a%0d%0aX-Injected=1"), "290004");
+    blocked(get(&w, "/x?tpl_path=https://evil.example/x.txt"), "230004");
+    blocked(
+        get_with(
+            &w,
+            "/login?myapp.session-token=abc",
+            &[("referer", "https://elsewhere.example/")],
+        ),
+        "320002",
+    );
+    assert!(get(&w, "/x?next=https://shop.example/cart").is_ok());
+    assert!(get(&w, "/x?possession=ball").is_ok());
+}
+
+#[test]
+fn xml_attribute_values_are_entity_decoded_and_quote_aware() {
+    let w = waf();
+    blocked(
+        post(&w, "application/xml", r#"<r><a v="it's ${'x'}"/></r>"#),
+        "250003",
+    );
+    blocked(
+        post(
+            &w,
+            "application/xml",
+            "<r><b v='ja&#x09;vascript:go()'/></r>",
+        ),
+        "210003",
+    );
+    assert!(post(&w, "application/xml", r#"<r a="O'Brien" b='say "hi"'/>"#).is_ok());
+}
+
+#[test]
+fn script_upload_names_with_spaces_and_versions_are_caught() {
+    assert!(script_file_name("photo. php"));
+    assert!(script_file_name("x.php7"));
+    assert!(script_file_name("t.phpt"));
+    assert!(!script_file_name("php-logo.png"));
+    assert!(!script_file_name("notes.phpbb.txt"));
+}
+
+#[test]
+fn code_ssrf_and_parser_dos_signatures_have_benign_neighbours() {
+    let w = waf();
+    blocked(get(&w, "/x?u=data:text/html,%3Cb%3Ehi"), "270004");
+    blocked(get(&w, "/x?u=http:/127.0.0.1/admin"), "270004");
+    blocked(get(&w, "/x?u=localhost.localdomain/"), "270003");
+    blocked(get(&w, "/x?js=console%5B%27log%27%5D(1)"), "340004");
+    blocked(get(&w, "/x?js=process%5B%27env%27%5D"), "340004");
+    blocked(get(&w, "/x?n=2.2250738585072011e-308"), "380001");
+    blocked(get(&w, "/x?q=Java.Runtime"), "280002");
+    blocked(get(&w, "/x?p=%3C%3F%20php%20echo%201"), "250001");
+    // An image data URL, a number that is merely large, prose about functions and consoles.
+    assert!(get(&w, "/x?avatar=data:image/png;base64,iVBORw0KGgo=").is_ok());
+    assert!(get(&w, "/x?n=4294967295").is_ok());
+    assert!(get(&w, "/x?q=the%20game%20console%20(2020)").is_ok());
+    assert!(get(&w, "/x?q=a%20new%20function%20(see%20below)").is_ok());
+    assert!(get(&w, "/x?q=localhost%20is%20where%20I%20test").is_ok());
+}

@@ -270,3 +270,42 @@ async fn secrets_never_reach_the_access_log() {
     // The backend did get them: redaction is for logs only.
     assert!(a.last().target.contains("S3cr3tSess"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_gateway_takes_over_the_port_while_the_first_drains() {
+    let a = Backend::start("a").await;
+    let addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin_old = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin_new = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let rest = format!("{}{}", pool(&[(&a, 1)], ""), routes("one"));
+    // The old process keeps accepting for 1 s after SIGTERM (load balancers, or here the kernel's
+    // SO_REUSEPORT group, stop sending it new connections), then drains.
+    let config =
+        |admin| base_config(addr, admin, &rest).replace("grace_period: 0s", "grace_period: 1s");
+    let mut old = Gateway::start_with(&config(admin_old), addr, admin_old).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = stream(old.url("/rollover"), 200, Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The new process binds the same port (SO_REUSEPORT) while the old one still serves.
+    let new = Gateway::start_with(&config(admin_new), addr, admin_new).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    old.signal(Signal::SIGTERM);
+    let status = old.wait_exit(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::SeqCst);
+    let result = handle.await.expect("stream");
+    let f = &result.failures;
+    assert!(
+        f.is_empty(),
+        "{} of {} failed during the rollover: {:?}",
+        f.len(),
+        f.len() + result.answers.len(),
+        &f[..f.len().min(5)]
+    );
+    assert!(result.answers.len() > 400, "{}", result.answers.len());
+    // Everything after the old process exited was served by the new one.
+    let r = client().get(new.url("/after")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -5,8 +5,10 @@
 
 mod auth;
 mod health;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod proxy;
 mod support;
+mod tls;
 mod waf;

@@ -134,6 +134,16 @@ impl Backend {
         self.state.hits.load(Ordering::SeqCst)
     }
 
+    /// The targets of every request recorded, in order.
+    pub(crate) fn seen_targets(&self) -> Vec<String> {
+        self.state
+            .seen
+            .lock()
+            .iter()
+            .map(|s| s.target.clone())
+            .collect()
+    }
+
     /// The most recent request recorded.
     pub(crate) fn last(&self) -> Seen {
         self.state
@@ -187,10 +197,21 @@ async fn connection(sock: TcpStream, state: &BackendState, name: &str) {
                 headers.push((n, v));
             }
         }
-        let mut body = vec![0u8; length];
-        if r.read_exact(&mut body).await.is_err() {
-            return;
-        }
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked {
+            match read_chunked(&mut r).await {
+                Some(b) => b,
+                None => return,
+            }
+        } else {
+            let mut body = vec![0u8; length];
+            if r.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            body
+        };
         let (status, text) = if target == "/healthz" {
             if state.healthy.load(Ordering::SeqCst) {
                 (200, "ok".to_owned())
@@ -235,6 +256,28 @@ async fn connection(sock: TcpStream, state: &BackendState, name: &str) {
     }
 }
 
+/// Reads a chunked body (no trailers expected beyond the empty line).
+async fn read_chunked(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        r.read_line(&mut size).await.ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            loop {
+                let mut trailer = String::new();
+                r.read_line(&mut trailer).await.ok()?;
+                if trailer.trim().is_empty() {
+                    return Some(body);
+                }
+            }
+        }
+        let mut chunk = vec![0u8; size + 2];
+        r.read_exact(&mut chunk).await.ok()?;
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
 /// A port that was free a moment ago.
 pub(crate) fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -245,7 +288,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// The `portcullis` binary: `PORTCULLIS_BIN`, or the debug build beside this test executable,
-/// built once if missing.
+/// brought up to date first.
 pub(crate) fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -257,15 +300,13 @@ pub(crate) fn binary() -> PathBuf {
             .parent()
             .and_then(Path::parent)
             .expect("target profile dir");
-        let bin = dir.join("portcullis");
-        if !bin.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "portcullis"])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build -p portcullis failed");
-        }
-        bin
+        // Build (a no-op when up to date) so a test never runs a stale binary.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "portcullis"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p portcullis failed");
+        dir.join("portcullis")
     })
     .clone()
 }

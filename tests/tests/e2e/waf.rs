@@ -144,6 +144,7 @@ async fn response_dlp_masks_card_numbers_and_asks_for_identity_encoding() {
     let leaked = "order 17 paid with 4111 1111 1111 1111 on Monday";
     let r = client()
         .post(gw.url("/echo"))
+        .header("content-type", "text/plain")
         .header("accept-encoding", "gzip")
         .body(leaked)
         .send()
@@ -159,6 +160,7 @@ async fn response_dlp_masks_card_numbers_and_asks_for_identity_encoding() {
     let fine = "ticket 4111 1111 1111 1112 closed";
     let r = client()
         .post(gw.url("/echo"))
+        .header("content-type", "text/plain")
         .body(fine)
         .send()
         .await
