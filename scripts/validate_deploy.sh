@@ -33,7 +33,8 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  # TERM, not INT: background jobs of a non-interactive shell start with SIGINT ignored.
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -186,8 +187,11 @@ for _ in $(seq 50); do
   grep -q '^portcullis_config_reloads_total{' "$live/metrics" && break
   sleep 0.2
 done
-kill -INT "$gw" 2>/dev/null || true
+kill -INT "$gw" 2>/dev/null || true   # fast shutdown (the gateway installs its own handler)
 wait "$gw" 2>/dev/null || true
+kill -TERM "${pids[0]}" 2>/dev/null || true
+wait "${pids[0]}" 2>/dev/null || true
+pids=()
 grep -q '^portcullis_build_info' "$live/metrics" || live_fail "no /metrics output"
 say "live gateway: $(grep -c '^portcullis_' "$live/metrics") samples from /metrics (responses: $codes)"
 
@@ -216,10 +220,12 @@ def check_metrics(where, text):
             errors.append(f"{where}: metric {name} is not in a running gateway's /metrics")
 
 def seconds(text):
-    m = re.fullmatch(r"(\d+)(ms|s|m|h)", str(text).strip())
-    if not m:
+    """A config duration ("15s", "1m30s", "500ms") in seconds; None if it is not one."""
+    text = str(text).strip()
+    if not re.fullmatch(r"(\d+(ms|s|m|h|d))+", text):
         return None
-    return int(m[1]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m[2]]
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * unit[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d)", text))
 
 # Dashboard: valid JSON, every panel target has an expression, every metric exists.
 try:
@@ -347,5 +353,20 @@ while read -r src; do
   [ -e "$src" ] || fail "deploy/docker/Dockerfile copies $src, which does not exist"
 done < <(awk '$1 == "COPY" && $0 !~ /--from=/ { for (i = 2; i < NF; i++) if ($i !~ /^--/) print $i }' deploy/docker/Dockerfile)
 say "Dockerfile: COPY sources present"
+
+# --- systemd unit ------------------------------------------------------------------------------
+# `systemd-analyze verify` also checks that ExecStart's binary exists: verify a copy that runs the
+# built binary instead of /usr/local/bin/portcullis; nothing else changes.
+[ -f "$UNIT" ] || fail "$UNIT is missing"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  sed "s#/usr/local/bin/portcullis#$BIN#g" "$UNIT" >"$work/portcullis.service"
+  if ! systemd-analyze verify "$work/portcullis.service" >"$work/unit" 2>&1 || grep -q . "$work/unit"; then
+    cat "$work/unit" >&2
+    fail "systemd-analyze verify $UNIT"
+  fi
+  say "systemd-analyze verify: $UNIT ok"
+else
+  say "systemd-analyze not installed: $UNIT not verified (apt-get install systemd)"
+fi
 
 say "deploy: ok"

@@ -91,6 +91,10 @@ fn check_parts(
         if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
             return Some(bad("Content-Length is not a decimal number"));
         }
+        // `010` is ten here and eight to a parser that reads a leading zero as octal.
+        if digits.len() > 1 && digits[0] == b'0' {
+            return Some(bad("Content-Length has a leading zero"));
+        }
     }
     let mut codings = Vec::new();
     for value in headers.get_all(http::header::TRANSFER_ENCODING) {

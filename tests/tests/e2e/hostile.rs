@@ -41,6 +41,7 @@ async fn ambiguous_framing_is_refused_before_the_backend() {
     let cases: &[(&str, &[u8], u16)] = &[
         ("duplicate Content-Length", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
         ("signed Content-Length", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello", 400),
+        ("Content-Length with a leading zero", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 010\r\n\r\n01234567", 400),
         ("leading comma in Transfer-Encoding", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", 501),
         ("chunked twice", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
         ("unknown coding before chunked", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 501),
