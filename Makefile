@@ -7,7 +7,7 @@ RELEASE_BIN := target/release/portcullis
 DEBUG_BIN := target/debug/portcullis
 
 # command -> Debian package, installed with apt-get (as root) when the command is missing.
-BUILD_TOOLS := cmake:cmake pkg-config:pkg-config cc:gcc python3:python3 curl:curl
+BUILD_TOOLS := cmake:cmake pkg-config:pkg-config cc:gcc python3:python3 curl:curl openssl:openssl
 TEST_TOOLS := redis-server:redis-server promtool:prometheus kubectl:kubectl
 BENCH_TOOLS := nginx:nginx haproxy:haproxy wrk:wrk
 
@@ -58,6 +58,7 @@ doc: deps-build
 	$(CARGO) test -j $(JOBS) --doc --workspace
 
 check-conf: build
+	@scripts/example_certs.sh
 	@set -e; for f in conf/*.yaml conf/examples/*.yaml; do \
 	  echo "portcullis check --config $$f"; $(DEBUG_BIN) check --config $$f; done
 
