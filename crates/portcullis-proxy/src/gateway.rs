@@ -554,10 +554,15 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        // Draining: tell keep-alive clients to open their next request on a new connection
+        // (which reaches the successor), instead of racing the close of an idle one.
+        if self.shared.is_draining() {
+            session.set_keepalive(None);
+        }
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
         for (name, value) in &ctx.admission.headers {
             resp.insert_header(*name, value.as_str())?;

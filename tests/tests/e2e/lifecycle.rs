@@ -273,6 +273,10 @@ async fn secrets_never_reach_the_access_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_gateway_takes_over_the_port_while_the_first_drains() {
+    // Connections the kernel queued on the old listener are moved to the new one when the old
+    // closes only with tcp_migrate_req (docs/deployment.md asks for it); without it a handover
+    // can reset the few connections in the old accept queue.
+    let _migrate = MigrateRequests::enable();
     let a = Backend::start("a").await;
     let addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin_old = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -308,4 +312,28 @@ async fn a_second_gateway_takes_over_the_port_while_the_first_drains() {
     // Everything after the old process exited was served by the new one.
     let r = client().get(new.url("/after")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// Turns `net.ipv4.tcp_migrate_req` on for the test and restores it after.
+struct MigrateRequests(Option<String>);
+
+impl MigrateRequests {
+    const PATH: &'static str = "/proc/sys/net/ipv4/tcp_migrate_req";
+
+    fn enable() -> MigrateRequests {
+        let before = std::fs::read_to_string(Self::PATH).unwrap_or_default();
+        if before.trim() == "1" {
+            return MigrateRequests(None);
+        }
+        std::fs::write(Self::PATH, "1").expect("tcp_migrate_req is writable (tests run as root)");
+        MigrateRequests(Some(before))
+    }
+}
+
+impl Drop for MigrateRequests {
+    fn drop(&mut self) {
+        if let Some(before) = &self.0 {
+            let _ = std::fs::write(Self::PATH, before.trim());
+        }
+    }
 }
