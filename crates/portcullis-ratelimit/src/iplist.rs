@@ -139,7 +139,8 @@ fn load(spec: &IpListSpec) -> Result<Sets, RateLimitError> {
 
 /// Every `ip_lists` entry, ready to check. A client is refused (403, reason `ip_denied`) by a
 /// list that applies to the route when it is in the list's deny set, or when the list has an
-/// allow set and the client is not in it. Deny wins over allow.
+/// allow set (in config or files, even if the files are empty) and the client is not in it. Deny
+/// wins over allow.
 #[derive(Debug, Clone, Default)]
 pub struct IpLists {
     lists: Arc<Vec<List>>,
@@ -174,8 +175,10 @@ impl IpLists {
                 continue;
             }
             let sets = l.sets.load();
-            let refused =
-                sets.deny.contains(ip) || (!sets.allow.is_empty() && !sets.allow.contains(ip));
+            // An allow list that is configured but empty (a feed file emptied by mistake) lets
+            // nobody in: failing open would silently expose what the list protects.
+            let has_allow = !l.spec.allow.is_empty() || !l.spec.allow_files.is_empty();
+            let refused = sets.deny.contains(ip) || (has_allow && !sets.allow.contains(ip));
             if refused {
                 return Err(Deny::new(403, "ip_denied", "access denied")
                     .with_log_detail(format!("ip_list={}", l.spec.name)));

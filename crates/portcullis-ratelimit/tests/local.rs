@@ -483,6 +483,34 @@ fn ip_lists_deny_wins_and_allow_lists_shut_out_the_rest() {
 }
 
 #[test]
+fn an_empty_allow_file_lets_nobody_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let allow = dir.path().join("partners.txt");
+    std::fs::write(&allow, "# emptied by a broken feed job\n").unwrap();
+    let cfg = config(
+        "[]",
+        &format!(
+            "ip_lists:\n  partners: {{ allow_files: [\"{}\"], routes: [r] }}\n",
+            allow.display()
+        ),
+    );
+    let lists = IpLists::from_spec(&cfg.protection.ip_lists).unwrap();
+    let h = http::HeaderMap::new();
+    let check = |route: &str, ip: &str| {
+        lists.check(&portcullis_core::RequestView {
+            route,
+            ..view(&h, ip)
+        })
+    };
+    assert_eq!(check("r", "192.0.2.1").unwrap_err().reason, "ip_denied");
+    assert!(check("other", "192.0.2.1").is_ok());
+    std::fs::write(&allow, "192.0.2.0/24\n").unwrap();
+    lists.reload_files().unwrap();
+    assert!(check("r", "192.0.2.1").is_ok());
+    assert!(check("r", "198.51.100.1").is_err());
+}
+
+#[test]
 fn in_flight_limit_sheds_with_503_and_the_guard_releases() {
     let shared = Shared::new(SharedOptions::default(), FakeClock::new());
     let cfg = config(
