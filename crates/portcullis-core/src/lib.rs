@@ -1,7 +1,11 @@
 //! The vocabulary every filter shares: a borrowed view of a request, the deny verdict, and the
 //! clock. Filter crates (auth, ratelimit, waf) depend on this, never on Pingora, so each filter is
 //! a pure function of its inputs that unit tests drive without a network. It is its own crate
-//! because three filter crates and the proxy consume it and it must stay dependency-free.
+//! because three filter crates and the proxy consume it and it must stay dependency-free. It also
+//! holds the request-framing rules ([`framing`]), pure over `http` types, so they are fuzzed
+//! without building Pingora.
+
+pub mod framing;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
