@@ -23,7 +23,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke bench clean
+.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke fuzz bench clean
 
 deps-build:
 	$(call apt_install,$(BUILD_TOOLS))
@@ -68,6 +68,10 @@ test: deps-test fmt-check lint unit doc check-conf deploy-check fuzz-smoke
 ## make fuzz-smoke: every cargo-fuzz target for FUZZ_SECONDS (default 15) each.
 fuzz-smoke:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} JOBS=$(JOBS) scripts/fuzz_smoke.sh
+
+## make fuzz: long runs, FUZZ_SECONDS (default 600) per target, FUZZ_TARGETS to pick some; stops by itself.
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} JOBS=$(JOBS) scripts/fuzz_smoke.sh
 
 ## make deploy-check: render and validate deploy/ offline (kustomize, schemas, rules, dashboard, configs).
 deploy-check: build
