@@ -1,7 +1,9 @@
 //! Scores the WAF in process against a corpus in the shared JSONL format (see
 //! shared/corpora/README.md): `cargo run --release -p portcullis-waf --example score -- FILE
-//! [--where key.path=value] [--misses OUT.jsonl] [--paranoia N]`. Prints detection and
-//! false-positive rates per set and for the file, with the default spec (block, paranoia 1).
+//! [--where key.path=value] [--misses OUT.jsonl] [--verdicts OUT.tsv] [--paranoia N]`. Prints
+//! detection and false-positive rates per set and for the file, with the default spec (block,
+//! paranoia 1). `--verdicts` writes one line per request (id, score, rules that fired) so two
+//! builds can be diffed: a performance change must leave that file identical.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -29,9 +31,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let file = args
         .first()
-        .expect("usage: score FILE [--where k=v] [--misses OUT] [--paranoia N]");
+        .expect("usage: score FILE [--where k=v] [--misses OUT] [--verdicts OUT] [--paranoia N]");
     let mut filter: Option<(String, String)> = None;
     let mut misses: Option<std::fs::File> = None;
+    let mut verdicts: Option<std::io::BufWriter<std::fs::File>> = None;
     let mut spec = WafSpec::default();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
@@ -41,6 +44,10 @@ fn main() {
                 filter = Some((k.to_owned(), v.to_owned()));
             }
             "--misses" => misses = Some(std::fs::File::create(it.next().unwrap()).unwrap()),
+            "--verdicts" => {
+                let f = std::fs::File::create(it.next().unwrap()).unwrap();
+                verdicts = Some(std::io::BufWriter::new(f));
+            }
             "--paranoia" => spec.paranoia = it.next().unwrap().parse().unwrap(),
             other => panic!("unknown argument {other}"),
         }
@@ -125,6 +132,13 @@ fn main() {
             waf.check_body(&req, &head, slice, truncated)
         });
         n += 1;
+        if let Some(w) = verdicts.as_mut() {
+            let what = match &verdict {
+                Ok(f) => format!("pass score={} rules={}", f.score, f.summary()),
+                Err(d) => format!("{} {}", d.status, d.log_detail.clone().unwrap_or_default()),
+            };
+            writeln!(w, "{}\t{what}", v["id"].as_str().unwrap_or("?")).unwrap();
+        }
         let blocked = verdict.is_err();
         let expect_block = v["expect"].as_str() == Some("block");
         let set = format!(

@@ -74,6 +74,9 @@ fn fold_fullwidth(c: char) -> char {
 #[must_use]
 pub fn utf8_lenient(input: &[u8]) -> String {
     if let Ok(s) = std::str::from_utf8(input) {
+        if s.is_ascii() {
+            return s.to_owned();
+        }
         return s.chars().map(fold_fullwidth).collect();
     }
     let mut out = String::with_capacity(input.len());
@@ -328,17 +331,10 @@ pub fn base64_text(input: &str) -> Option<String> {
     if t.len() < 12 || t.len() > 64 * 1024 {
         return None;
     }
-    // Form decoding turns the `+` of standard base64 into a space; put it back.
-    let restored;
-    let t = if t.contains(' ') {
-        restored = t.replace(' ', "+");
-        restored.as_str()
-    } else {
-        t
-    };
+    // Form decoding turns the `+` of standard base64 into a space: a space counts as `+`.
     if !t
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b' '))
     {
         return None;
     }
@@ -348,6 +344,13 @@ pub fn base64_text(input: &str) -> Option<String> {
     if !(has_upper && has_lower) {
         return None;
     }
+    let restored;
+    let t = if t.contains(' ') {
+        restored = t.replace(' ', "+");
+        restored.as_str()
+    } else {
+        t
+    };
     let trimmed = t.trim_end_matches('=');
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(trimmed)
@@ -365,6 +368,18 @@ pub fn base64_text(input: &str) -> Option<String> {
 /// percent-decoding, HTML entities, JS escapes, NUL removal and lowercase.
 #[must_use]
 pub fn normalise(value: &str) -> String {
+    // Most values carry no escape of any kind: nothing to decode, only case to fold. This is
+    // what the general path below computes for them, without its copies.
+    if !value.contains(['%', '&', '\\', '\0']) {
+        if value.is_ascii() {
+            return value.to_ascii_lowercase();
+        }
+        return value
+            .chars()
+            .map(fold_fullwidth)
+            .collect::<String>()
+            .to_lowercase();
+    }
     let mut s = if value.contains('%') {
         url_decode_multi(value, false)
     } else {
@@ -490,6 +505,41 @@ mod tests {
     #[test]
     fn normalises_layers_of_encoding_and_case() {
         assert_eq!(normalise("%26lt%3BSCRIPT%26gt%3B"), "<script>");
+    }
+
+    /// What `normalise` computed before its fast path, for values without escapes.
+    fn normalise_slow(value: &str) -> String {
+        let mut s = value.to_owned();
+        s.retain(|c| c != '\0');
+        if !s.is_ascii() {
+            s = s.chars().map(fold_fullwidth).collect();
+        }
+        s.to_lowercase()
+    }
+
+    #[test]
+    fn plain_values_are_only_case_folded() {
+        for v in [
+            "Blue Widgets",
+            "SKU-00042",
+            "ÉCOLE ＡＢＣ",
+            "İstanbul",
+            "",
+            "19.99",
+        ] {
+            assert_eq!(normalise(v), normalise_slow(v), "{v}");
+        }
+        assert_eq!(normalise("ＡＢＣ"), "abc");
+    }
+
+    #[test]
+    fn decodes_base64_whose_plus_signs_became_spaces() {
+        // `<b>>?` encodes with `+`; form decoding turned it into a space.
+        let encoded = base64::engine::general_purpose::STANDARD.encode("<b>>?<b>>?<b>>?");
+        assert!(encoded.contains('+'), "{encoded}");
+        let spaced = encoded.replace('+', " ");
+        assert_eq!(base64_text(&spaced).as_deref(), Some("<b>>?<b>>?<b>>?"));
+        assert_eq!(base64_text("Deliver to the back door, ring twice"), None);
     }
 
     #[test]

@@ -86,14 +86,17 @@ pub(crate) fn hidden_script_scheme(s: &str) -> bool {
 
 /// Argument names that say "a file or directory to load": a remote URL there is an include.
 pub(crate) fn include_param(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
+    const WORDS: &[&str] = &[
         "path", "dir", "root", "include", "require", "inc", "template", "module", "conf",
-    ]
-    .iter()
-    .any(|k| {
-        n.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|tok| tok == *k || tok.ends_with(k) && tok.len() > k.len() + 2)
+    ];
+    name.split(|c: char| !c.is_ascii_alphanumeric()).any(|tok| {
+        WORDS.iter().any(|k| {
+            tok.eq_ignore_ascii_case(k)
+                || tok.len() > k.len() + 2
+                    && tok
+                        .get(tok.len() - k.len()..)
+                        .is_some_and(|end| end.eq_ignore_ascii_case(k))
+        })
     })
 }
 
@@ -163,6 +166,10 @@ mod tests {
         assert!(include_param("cfg[basepath]"));
         assert!(include_param("template"));
         assert!(!include_param("redirect"));
+        assert!(include_param("Site_TEMPLATE"));
+        assert!(include_param("cfg[BasePath]"));
+        assert!(!include_param("xpath"));
+        assert!(!include_param("inch"));
         assert!(session_like("app.session-token"));
         assert!(session_like("tomcatsession"));
         assert!(!session_like("sessions_total"));

@@ -484,9 +484,7 @@ impl Waf {
                 )?;
             }
         }
-        for f in &fields {
-            self.scan_field(f, &mut acc);
-        }
+        self.scan_fields(&fields, &mut acc);
         // Headers and cookies.
         for (name, value) in req.headers {
             let n = name.as_str();
@@ -701,12 +699,24 @@ impl Waf {
         }
     }
 
+    /// Scans every field once. A field repeated with the same target, name and value (the
+    /// keys of every object in a JSON array, a tag used twice) can add nothing: a rule counts
+    /// once per target, and what fires depends only on the target, name and value.
+    fn scan_fields(&self, fields: &[Field], acc: &mut Acc<'_>) {
+        let mut seen = std::collections::HashSet::with_capacity(fields.len());
+        for f in fields {
+            if seen.insert(SameField(f)) {
+                self.scan_field(f, acc);
+            }
+        }
+    }
+
     fn scan_field(&self, f: &Field, acc: &mut Acc<'_>) {
         if !f.name.is_empty() {
             // Names are attacker-controlled too (and a form body without `=` is all name).
-            self.scan_value(&f.name, &f.target, acc);
-            let lname = f.name.to_ascii_lowercase();
             let name = decode::normalise(&f.name);
+            self.scan_value_normalised(&f.name, &name, &f.target, acc);
+            let lname = f.name.to_ascii_lowercase();
             self.scan_text(&name, &f.target, &self.names, acc);
             if name.contains("[$")
                 || name
@@ -745,6 +755,11 @@ impl Waf {
     /// Runs every value detector on one value (and on its base64 decoding when it looks
     /// encoded).
     fn scan_value(&self, raw: &str, target: &str, acc: &mut Acc<'_>) {
+        self.scan_value_normalised(raw, &decode::normalise(raw), target, acc);
+    }
+
+    /// [`Waf::scan_value`] for a caller that already holds `normalise(raw)`.
+    fn scan_value_normalised(&self, raw: &str, norm: &str, target: &str, acc: &mut Acc<'_>) {
         // Normalising drops NULs and backslash escapes, so judge those on the value as sent.
         if raw.contains('\0') || raw.contains("%00") {
             acc.hit(rules::CONTROL_CHARS, target, raw);
@@ -752,8 +767,7 @@ impl Waf {
         if raw.contains("..\\") || raw.contains("\\..") {
             acc.hit(rules::LFI_BACKSLASH, target, raw);
         }
-        let norm = decode::normalise(raw);
-        self.scan_norm(&norm, target, acc);
+        self.scan_norm(norm, target, acc);
         if let Some(text) = decode::base64_text(raw) {
             let norm = decode::normalise(&text);
             self.scan_norm(&norm, target, acc);
@@ -802,6 +816,11 @@ impl Waf {
     fn scan_text(&self, s: &str, target: &str, c: &Compiled, acc: &mut Acc<'_>) {
         // A URL in Referer or Origin is where the client came from, not something the
         // application will fetch: SSRF and RFI signatures do not apply to headers.
+        // Most values match nothing: a plain match stops at the first hit and needs no
+        // per-pattern bookkeeping, so ask it before the overlapping search.
+        if !c.set.is_match(s) {
+            return;
+        }
         let header = target.starts_with("header:");
         for i in c.set.matches(s).iter() {
             if let Some((info, re)) = c.rules.get(i) {
@@ -861,7 +880,8 @@ impl Waf {
         let ct = ct_raw.to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
         let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
-        let mut fields = Vec::new();
+        // Room for a typical API body's fields without regrowing.
+        let mut fields = Vec::with_capacity(128);
         let mut json_doc = None;
         if media == "application/x-www-form-urlencoded" {
             body::urlencoded(
@@ -966,10 +986,30 @@ impl Waf {
                 self.positive_fail(&mut acc, v)?;
             }
         }
-        for f in &fields {
-            self.scan_field(f, &mut acc);
-        }
+        self.scan_fields(&fields, &mut acc);
         self.verdict(acc.findings)
+    }
+}
+
+/// A field as a set key: equal when target, name and value are. Only name and value are
+/// hashed: targets are long and shared by many fields, so they would cost more to hash than
+/// they separate.
+struct SameField<'a>(&'a Field);
+
+impl PartialEq for SameField<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+            && self.0.value == other.0.value
+            && self.0.target == other.0.target
+    }
+}
+
+impl Eq for SameField<'_> {}
+
+impl std::hash::Hash for SameField<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state);
+        self.0.value.hash(state);
     }
 }
 

@@ -42,11 +42,12 @@ pub(crate) enum Kind {
     Other,
 }
 
-/// One token: its class and its lowercase text (for keywords and functions).
-#[derive(Debug, Clone)]
-pub(crate) struct Token {
+/// One token: its class and its lowercase text (for keywords and functions), borrowed from
+/// the input so tokenising allocates nothing per token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token<'a> {
     pub(crate) kind: Kind,
-    pub(crate) text: String,
+    pub(crate) text: &'a str,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -258,15 +259,12 @@ fn is_word_byte(b: u8) -> bool {
 }
 
 /// Tokenises `s` (lowercase expected). `quote` starts the input inside a string literal.
-pub(crate) fn tokenize(s: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
+pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Token<'a>> {
     let b = s.as_bytes();
     let mut toks = Vec::new();
     let mut i = 0;
-    let push = |toks: &mut Vec<Token>, kind: Kind, text: &str| {
-        toks.push(Token {
-            kind,
-            text: text.to_owned(),
-        });
+    let push = |toks: &mut Vec<Token<'a>>, kind: Kind, text: &'a str| {
+        toks.push(Token { kind, text });
     };
     if let Some(q) = quote {
         let end = b.iter().position(|&c| c == q);
@@ -470,18 +468,17 @@ pub(crate) fn tokenize(s: &str, quote: Option<u8>, max: usize) -> Vec<Token> {
     toks
 }
 
-fn is_value(t: &Token) -> bool {
+fn is_value(t: &Token<'_>) -> bool {
     matches!(
         t.kind,
         Kind::Num | Kind::Str { .. } | Kind::Var | Kind::Func | Kind::LParen
     ) || (t.kind == Kind::Word && t.text != "`")
-        || (t.kind == Kind::Keyword && matches!(t.text.as_str(), "null" | "true" | "false"))
+        || (t.kind == Kind::Keyword && matches!(t.text, "null" | "true" | "false"))
 }
 
-fn is_kw(t: Option<&Token>, words: &[&str]) -> bool {
+fn is_kw(t: Option<&Token<'_>>, words: &[&str]) -> bool {
     t.is_some_and(|t| {
-        matches!(t.kind, Kind::Keyword | Kind::Func | Kind::Word)
-            && words.contains(&t.text.as_str())
+        matches!(t.kind, Kind::Keyword | Kind::Func | Kind::Word) && words.contains(&t.text)
     })
 }
 
@@ -494,9 +491,9 @@ const STACKED: &[&str] = &[
 /// Why a token sequence is an injection, if it is.
 // One arm per pattern reads better than guards folded into the match.
 #[allow(clippy::collapsible_match)]
-fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
+fn judge(toks: &[Token<'_>], quoted: bool) -> Option<&'static str> {
     // Comments are whitespace to the grammar below.
-    let t: Vec<&Token> = toks.iter().filter(|t| t.kind != Kind::Comment).collect();
+    let t: Vec<&Token<'_>> = toks.iter().filter(|t| t.kind != Kind::Comment).collect();
     let trailing_comment = toks
         .last()
         .is_some_and(|t| t.kind == Kind::Comment && t.text.trim().len() <= 4);
@@ -520,14 +517,14 @@ fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
                 return Some("stacked query")
             }
             Kind::Func
-                if DANGEROUS_FUNCS.contains(&tok.text.as_str())
-                    || SQL_SPECIFIC_FUNCS.contains(&tok.text.as_str()) =>
+                if DANGEROUS_FUNCS.contains(&tok.text)
+                    || SQL_SPECIFIC_FUNCS.contains(&tok.text) =>
             {
                 return Some("dangerous sql function")
             }
             Kind::Keyword | Kind::Word
                 if matches!(
-                    tok.text.as_str(),
+                    tok.text,
                     "information_schema" | "sysobjects" | "syscolumns" | "pg_catalog" | "mysql"
                 ) && next.is_some_and(|n| n.kind == Kind::Dot) =>
             {
@@ -537,7 +534,7 @@ fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
                 return Some("time delay")
             }
             Kind::Keyword
-                if matches!(tok.text.as_str(), "into") && is_kw(next, &["outfile", "dumpfile"]) =>
+                if matches!(tok.text, "into") && is_kw(next, &["outfile", "dumpfile"]) =>
             {
                 return Some("file write")
             }
@@ -568,7 +565,7 @@ fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
                 return Some("update statement")
             }
             Kind::Keyword
-                if matches!(tok.text.as_str(), "exec" | "execute")
+                if matches!(tok.text, "exec" | "execute")
                     && next.is_some_and(|n| {
                         n.text.starts_with("xp_")
                             || n.text.starts_with("sp_")
@@ -611,7 +608,7 @@ fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
             Some(Kind::Keyword)
                 if n.is_some_and(|x| {
                     matches!(
-                        x.text.as_str(),
+                        x.text,
                         "having" | "group" | "order" | "procedure" | "limit" | "waitfor"
                     )
                 }) =>
@@ -649,11 +646,11 @@ fn judge(toks: &[Token], quoted: bool) -> Option<&'static str> {
 }
 
 /// Whether the statement after `;` at `k` continues like SQL rather than prose.
-fn stacked(t: &[&Token], k: usize) -> bool {
+fn stacked(t: &[&Token<'_>], k: usize) -> bool {
     let Some(kw) = t.get(k) else { return false };
     let n = t.get(k + 1).copied();
     let nk = n.map(|x| x.kind);
-    match kw.text.as_str() {
+    match kw.text {
         "shutdown" => true,
         "select" => {
             select_statement(t, k) || matches!(nk, Some(Kind::Num | Kind::Var | Kind::Func))
@@ -683,7 +680,7 @@ fn stacked(t: &[&Token], k: usize) -> bool {
 }
 
 /// `a = b`, `'a'='a'`, `1`, `sleep(..)`, `(select ..)` after a logic operator.
-fn tautology(t: &[&Token], i: usize) -> bool {
+fn tautology(t: &[&Token<'_>], i: usize) -> bool {
     let mut i = i;
     while t
         .get(i)
@@ -692,12 +689,10 @@ fn tautology(t: &[&Token], i: usize) -> bool {
         i += 1;
     }
     let Some(a) = t.get(i) else { return false };
-    if a.kind == Kind::Func
-        && (SQL_FUNCS.contains(&a.text.as_str()) || DANGEROUS_FUNCS.contains(&a.text.as_str()))
-    {
+    if a.kind == Kind::Func && (SQL_FUNCS.contains(&a.text) || DANGEROUS_FUNCS.contains(&a.text)) {
         return true;
     }
-    if a.kind == Kind::Keyword && matches!(a.text.as_str(), "select" | "exists") {
+    if a.kind == Kind::Keyword && matches!(a.text, "select" | "exists") {
         return true;
     }
     if !is_value(a) {
@@ -728,7 +723,7 @@ fn tautology(t: &[&Token], i: usize) -> bool {
 }
 
 /// `select <list> from <name>` with a list that looks like columns, not prose.
-fn select_statement(t: &[&Token], i: usize) -> bool {
+fn select_statement(t: &[&Token<'_>], i: usize) -> bool {
     let mut j = i + 1;
     let mut items = 0;
     let mut prev_word = false;
@@ -750,7 +745,7 @@ fn select_statement(t: &[&Token], i: usize) -> bool {
                 prev_word = false;
                 items += 1;
             }
-            Kind::Keyword if matches!(x.text.as_str(), "distinct" | "all" | "top" | "null") => {
+            Kind::Keyword if matches!(x.text, "distinct" | "all" | "top" | "null") => {
                 prev_word = false;
             }
             Kind::Keyword if x.text == "as" => prev_word = false,

@@ -869,3 +869,40 @@ fn code_ssrf_and_parser_dos_signatures_have_benign_neighbours() {
     assert!(get(&w, "/x?q=a%20new%20function%20(see%20below)").is_ok());
     assert!(get(&w, "/x?q=localhost%20is%20where%20I%20test").is_ok());
 }
+
+#[test]
+fn a_repeated_field_counts_once_per_target_and_still_fires_elsewhere() {
+    let spec = WafSpec {
+        mode: WafMode::Detect,
+        ..WafSpec::default()
+    };
+    let w = Waf::from_spec(&spec).unwrap();
+    let attack = "1 union select name, pass from users";
+    let body = format!(
+        r#"{{"items":[{{"q":"{attack}","n":"ok"}},{{"q":"{attack}","n":"ok"}}],"other":"{attack}"}}"#
+    );
+    let f = post(&w, "application/json", &body).unwrap();
+    let mut sqli: Vec<&str> = f
+        .hits
+        .iter()
+        .filter(|h| h.rule_id == rules::SQLI.id)
+        .map(|h| h.target.as_str())
+        .collect();
+    sqli.sort_unstable();
+    assert_eq!(sqli, ["body:items.q", "body:other"]);
+    // The same value under a key seen before with a benign value is still scanned.
+    let body = format!(r#"{{"items":[{{"q":"blue"}},{{"q":"{attack}"}}]}}"#);
+    let f = post(&w, "application/json", &body).unwrap();
+    assert!(f.hits.iter().any(|h| h.rule_id == rules::SQLI.id));
+    // Repetition alone never adds to the score of a benign document.
+    let items = vec![r#"{"sku":"A-1","note":"ring twice"}"#; 40].join(",");
+    let f = post(&w, "application/json", &format!(r#"{{"items":[{items}]}}"#)).unwrap();
+    assert_eq!(f.score, 0, "{}", f.summary());
+}
+
+#[test]
+fn a_path_that_only_names_a_script_function_passes() {
+    let w = waf();
+    assert!(get(&w, "/wiki/eval(").is_ok());
+    assert!(get(&w, "/wiki/eval(atob('YWxlcnQoMSk='))").is_err());
+}

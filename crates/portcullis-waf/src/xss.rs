@@ -234,7 +234,7 @@ fn script_context(s: &str) -> Option<&'static str> {
         "setinterval(",
     ]
     .iter()
-    .any(|p| trimmed.starts_with(p))
+    .any(|p| trimmed.len() > p.len() && trimmed.starts_with(p))
         || s.contains("new function(")
     {
         return Some("script call");
@@ -274,7 +274,9 @@ fn script_context(s: &str) -> Option<&'static str> {
             {
                 return Some("script call");
             }
-            if !matches!(after, Some(b'(' | b'`')) {
+            // A call needs something after its opening bracket: `eval(` alone at the end of
+            // a value runs nothing (it is a syntax error), it only names the function.
+            if !matches!(after, Some(b'(' | b'`')) || from + 1 >= b.len() {
                 continue;
             }
             if matches!(
@@ -431,5 +433,15 @@ mod tests {
         assert!(!xss("it's 'online' = available"));
         assert!(!xss("the document (cookie policy) page"));
         assert!(!xss("a new function (see below)"));
+    }
+
+    #[test]
+    fn a_sink_name_without_arguments_is_not_a_call() {
+        assert!(!xss("/docs/eval("));
+        assert!(!xss("alert("));
+        assert!(!xss("see eval`"));
+        assert!(xss("/docs/eval(x)"));
+        assert!(xss("alert(1"));
+        assert!(xss("'-alert`1`-'"));
     }
 }
