@@ -82,6 +82,16 @@ pub struct Server {
     pub reload_debounce: Duration,
     /// Peers whose X-Forwarded-For decides the client address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Longest a client may take to send a whole request head (slowloris bound).
+    pub request_header_timeout: Duration,
+    /// Longest wait for the next bytes of a request body.
+    pub client_body_timeout: Duration,
+    /// How long an idle keep-alive client connection stays open between requests.
+    pub keepalive_timeout: Duration,
+    /// Requests served on one client connection before it is closed (0: no limit).
+    pub keepalive_requests: usize,
+    /// Client connections open at once, all listeners together; more are closed at accept.
+    pub max_connections: usize,
 }
 
 impl Default for Server {
@@ -95,6 +105,11 @@ impl Default for Server {
             watch_config: true,
             reload_debounce: Duration::from_millis(500),
             trusted_proxies: Vec::new(),
+            request_header_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(60),
+            keepalive_requests: 1000,
+            max_connections: 16_384,
         }
     }
 }

@@ -55,6 +55,18 @@ pub(crate) struct RawServer {
     pub watch_config: Option<bool>,
     /// Debounce between a change on disk and the reload (default 500ms).
     pub reload_debounce: Option<String>,
+    /// Longest a client may take to send a whole request head, from its first byte (from the
+    /// connection's start for a new connection); the connection is closed after (default 10s).
+    pub request_header_timeout: Option<String>,
+    /// Longest wait for the next bytes of a request body (default 30s).
+    pub client_body_timeout: Option<String>,
+    /// How long an idle keep-alive client connection stays open between requests (default 60s).
+    pub keepalive_timeout: Option<String>,
+    /// Requests served on one client connection before it is closed; 0: no limit (default 1000).
+    pub keepalive_requests: Option<i64>,
+    /// Client connections open at once, all listeners together; more are closed at accept
+    /// (default 16384).
+    pub max_connections: Option<i64>,
     /// Peers (CIDRs) whose X-Forwarded-For is believed: the client is the rightmost address
     /// not in this list (default: none; the TCP peer is the client).
     #[serde(default)]

@@ -198,6 +198,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         self.shared.metrics.in_flight.inc();
+        // Pingora keeps an HTTP/1.1 connection open between requests for as long as the client
+        // asks (forever by default); ours is bounded. Connections that are to close stay closed.
+        let server = &ctx.runtime.config.server;
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(whole_seconds(server.keepalive_timeout)));
+        }
+        session.set_read_timeout(Some(server.client_body_timeout));
         let inbound = session
             .req_header()
             .headers
@@ -806,6 +813,11 @@ fn apply_response_ops(resp: &mut ResponseHeader, ops: &HeaderOps) -> pingora::Re
         resp.append_header(name.clone(), value.as_str())?;
     }
     Ok(())
+}
+
+/// Pingora counts keep-alive in whole seconds; a sub-second setting still means "some".
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod access_log;
 mod admin;
+mod conn;
 mod framing;
 mod gateway;
 mod headers;

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub waf_findings: IntCounterVec,
     /// Response DLP outcomes by route and action (`masked`, `blocked`).
     pub dlp: IntCounterVec,
+    /// Client connections open, all listeners together.
+    pub client_connections: IntGauge,
+    /// Client connections closed at accept because `max_connections` were open.
+    pub client_connections_refused: IntCounter,
+    /// Client connections closed because a request head missed `request_header_timeout`.
+    pub request_header_timeouts: IntCounter,
 }
 
 impl Metrics {
@@ -121,6 +127,18 @@ impl Metrics {
             ),
             &["route", "action"],
         )?;
+        let client_connections = IntGauge::new(
+            "portcullis_client_connections",
+            "Client connections open, all listeners together.",
+        )?;
+        let client_connections_refused = IntCounter::new(
+            "portcullis_client_connections_refused_total",
+            "Client connections closed at accept because max_connections were open.",
+        )?;
+        let request_header_timeouts = IntCounter::new(
+            "portcullis_request_header_timeouts_total",
+            "Client connections closed because a request head took longer than request_header_timeout.",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
@@ -138,6 +156,9 @@ impl Metrics {
             Box::new(retries.clone()),
             Box::new(reloads.clone()),
             Box::new(last_reload_success.clone()),
+            Box::new(client_connections.clone()),
+            Box::new(client_connections_refused.clone()),
+            Box::new(request_header_timeouts.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(reload_duration.clone()),
             Box::new(waf_findings.clone()),
@@ -164,6 +185,9 @@ impl Metrics {
             reload_duration,
             waf_findings,
             dlp,
+            client_connections,
+            client_connections_refused,
+            request_header_timeouts,
         })
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use pingora::apps::http_app::HttpServer;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::TcpSocketOptions;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
@@ -16,6 +16,7 @@ use pingora::services::listening::Service;
 use portcullis_config::Config;
 
 use crate::admin::AdminApp;
+use crate::conn::{ClientGuard, ConnLimits};
 use crate::gateway::{Gateway, ListenerInfo};
 use crate::reload::{spawn_reloader, FilterMaintenance, HealthChecker};
 use crate::state::{Shared, StartError};
@@ -60,7 +61,22 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
             source: std::io::Error::new(source.kind(), format!("{address}: {source}")),
         })?;
     }
+    let (header_timeout, max_connections) = (s.request_header_timeout, s.max_connections);
+    let server_options = {
+        let mut o = HttpServerOptions::default();
+        o.keepalive_request_limit = u32::try_from(s.keepalive_requests).ok().filter(|&n| n > 0);
+        o.h2_idle_timeout = Some(s.keepalive_timeout);
+        o
+    };
     let shared = Shared::new(config_path.clone(), config)?;
+    let limits = ConnLimits {
+        header_timeout,
+        max_connections,
+        open: Arc::default(),
+        open_gauge: shared.metrics.client_connections.clone(),
+        refused: shared.metrics.client_connections_refused.clone(),
+        header_timeouts: shared.metrics.request_header_timeouts.clone(),
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let conf = Arc::clone(&server.configuration);
@@ -73,14 +89,15 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
                 tls: l.tls.is_some(),
             },
         );
-        let mut svc = http_proxy_service_with_name(&conf, gateway, &format!("listener {}", l.name));
-        if l.h2c {
-            if let Some(app) = svc.app_logic_mut() {
-                let mut opts = HttpServerOptions::default();
-                opts.h2c = true;
-                app.server_options = Some(opts);
-            }
-        }
+        let mut proxy = http_proxy(&conf, gateway);
+        let mut opts = server_options.clone();
+        opts.h2c = l.h2c;
+        proxy.server_options = Some(opts);
+        // Connection cap and request-head deadline in front of Pingora's HTTP code.
+        let mut svc = Service::new(
+            format!("listener {}", l.name),
+            ClientGuard::new(proxy, limits.clone()),
+        );
         // SO_REUSEPORT lets a new process bind while this one drains (rolling upgrades).
         let mut sock = TcpSocketOptions::default();
         sock.so_reuseport = Some(true);

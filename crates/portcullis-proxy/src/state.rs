@@ -179,9 +179,12 @@ impl Shared {
         let config = portcullis_config::load_path(&self.config_path)?;
         let previous = self.runtime.load_full();
         let old = &previous.config;
-        // `trusted_proxies` is read per request from the runtime, so it applies on reload.
+        // `trusted_proxies`, `keepalive_timeout` and `client_body_timeout` are read per request
+        // from the runtime, so they apply on reload.
         let restart_only = |s: &portcullis_config::Server| portcullis_config::Server {
             trusted_proxies: Vec::new(),
+            keepalive_timeout: std::time::Duration::ZERO,
+            client_body_timeout: std::time::Duration::ZERO,
             ..s.clone()
         };
         if restart_only(&old.server) != restart_only(&config.server)
