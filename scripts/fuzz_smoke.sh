@@ -9,8 +9,8 @@
 # Installs cargo-fuzz when missing. cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP=1 lets the
 # stable toolchain provide them. All fuzz crates build into one target directory
 # (target/fuzz): they share most dependencies, so each further crate costs only what is its own.
-# The config target's corpus is seeded with the shipped conf/ files at run time (corpora are
-# not committed).
+# The config target's corpus is seeded with the shipped conf/ files, the auth target's with a few
+# well-formed credentials, at run time (corpora are not committed).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,6 +33,14 @@ seed() {
     config_load)
       mkdir -p "$dir/corpus/$target"
       cp conf/*.yaml conf/examples/*.yaml "$dir/corpus/$target/"
+      ;;
+    auth_credentials)
+      # First byte: route (bits 0-1), signed (4), ES256 / X-API-Key (8), set alg (16), fill claims (32).
+      local c="$dir/corpus/$target" claims='{"scope":"read write","realm_access":{"roles":["admin"]},"tenant":"a","client_id":"shop","plan":"pro"}'
+      mkdir -p "$c"
+      printf '\x34{"alg":"HS256","typ":"JWT"}\xff%s' "$claims" >"$c/seed-hs256"
+      printf '\x3d{"alg":"ES256","kid":"ec1"}\xff%s' "$claims" >"$c/seed-es256"
+      printf '\x08fuzz-api-key-0001' >"$c/seed-api-key"
       ;;
   esac
 }
