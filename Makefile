@@ -23,7 +23,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke fuzz bench clean
+.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke fuzz bench soak clean
 
 deps-build:
 	$(call apt_install,$(BUILD_TOOLS))
@@ -81,6 +81,13 @@ deploy-check: build
 ## results in bench/out/, see docs/performance.md.
 bench: deps-bench
 	bench/run.sh
+
+## make soak: the release gateway with auth, limits (Redis too) and WAF under mixed traffic for
+## SOAK_SECONDS (default 300), with reloads; fails on errors, a death or RSS growth
+## (scripts/soak.sh, docs/operations.md#soak-test). Report in bench/out/soak-*.
+soak: deps-bench
+	$(call apt_install,redis-server:redis-server)
+	scripts/soak.sh
 
 clean:
 	$(CARGO) clean
