@@ -325,6 +325,10 @@ impl Pool {
             if before.is_some_and(|b| b != status.healthy) || (before.is_none() && !status.healthy)
             {
                 if status.healthy {
+                    // The active check saw the outage end (`healthy_after` passes in a row): the
+                    // connect failures that ejected it belong to the same outage, so it is
+                    // readmitted now rather than when the ejection would run out.
+                    self.record_success(status.address);
                     tracing::info!(upstream = %self.spec.name, backend = %status.address, "backend healthy");
                 } else {
                     tracing::warn!(upstream = %self.spec.name, backend = %status.address, "backend unhealthy");
@@ -479,6 +483,40 @@ mod tests {
         assert_eq!(pool.select(&[other], now), Some(bad));
         let later = now + Duration::from_secs(2);
         assert!((0..50).any(|_| pool.select(&[], later) == Some(bad)));
+    }
+
+    #[tokio::test]
+    async fn active_check_readmits_a_backend_it_saw_come_back() {
+        let listen = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (listen(), listen());
+        let addr = a.local_addr().unwrap();
+        let cfg = portcullis_config::parse_str(
+            "t.yaml",
+            &format!(
+                "listeners: [{{ name: w, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app:\n    backends: [{{ address: \"{addr}\" }}, {{ address: \"{}\" }}]\n    health_check: {{ type: tcp, interval: 100ms, timeout: 500ms, unhealthy_after: 1, healthy_after: 1 }}\n    passive_health: {{ consecutive_failures: 1, ejection: 1h }}\nroutes: [{{ name: r, upstream: app }}]\n",
+                b.local_addr().unwrap()
+            ),
+        )
+        .unwrap();
+        let pool = Pool::from_spec(&cfg.upstreams["app"]).unwrap();
+        let status = |pool: &Pool| {
+            pool.status(Instant::now())
+                .into_iter()
+                .find(|s| s.address == addr)
+                .map(|s| (s.healthy, s.ejected))
+                .unwrap()
+        };
+        let t0 = Instant::now();
+        assert!(pool.health_check_if_due(t0).await);
+        assert!(pool.record_connect_failure(addr, t0));
+        drop(a);
+        assert!(pool.health_check_if_due(t0 + Duration::from_secs(1)).await);
+        assert_eq!(status(&pool), (false, true));
+        // Back on the same port: the check that sees it up also lifts the hour-long ejection.
+        let _a = std::net::TcpListener::bind(addr).unwrap();
+        assert!(pool.health_check_if_due(t0 + Duration::from_secs(2)).await);
+        assert_eq!(status(&pool), (true, false));
+        assert!((0..50).any(|_| pool.select(&[], Instant::now()) == Some(addr)));
     }
 
     #[test]

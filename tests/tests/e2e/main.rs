@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod faults;
+mod h2_downgrade;
 mod health;
 mod hostile;
 mod lifecycle;
 mod limits;
 mod proxy;
+mod slow_clients;
 mod support;
 mod tls;
 mod waf;
