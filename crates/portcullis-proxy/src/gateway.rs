@@ -79,6 +79,8 @@ pub struct RequestCtx {
     body_decided: bool,
     /// A deny decided after proxying began (body inspection), answered by `fail_to_proxy`.
     pending_deny: Option<Deny>,
+    /// `fail_to_proxy` answered `pending_deny`: an expected verdict, not a proxy error.
+    answered_pending_deny: bool,
     /// Response body held back for DLP, and the response content type.
     dlp_held: Vec<u8>,
     dlp_decided: bool,
@@ -186,6 +188,7 @@ impl ProxyHttp for Gateway {
             body_held: Vec::new(),
             body_decided: false,
             pending_deny: None,
+            answered_pending_deny: false,
             dlp_held: Vec::new(),
             dlp_decided: false,
             response_type: None,
@@ -668,6 +671,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         if let Some(deny) = ctx.pending_deny.take() {
+            ctx.answered_pending_deny = true;
             let status = deny.status;
             // The rest of the body is unread: the connection cannot carry another request.
             session.set_keepalive(None);
@@ -712,6 +716,17 @@ impl ProxyHttp for Gateway {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// Pingora logs every failed request at ERROR. A body the WAF refused is a verdict (access
+    /// log, `portcullis_denied_total`), and a client that went away or sent garbage is the
+    /// client's problem: both at debug. Backend and internal failures stay at ERROR.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
+        let quiet = ctx.answered_pending_deny || e.esource() == &ErrorSource::Downstream;
+        if quiet {
+            tracing::debug!(error = %e, request_id = %ctx.request_id, "request ended early");
+        }
+        quiet
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
