@@ -21,6 +21,10 @@ use aho_corasick::AhoCorasick;
 use portcullis_config::{WafMode, WafSpec};
 use portcullis_core::{Deny, RequestView};
 use regex::{Regex, RegexSet};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use crate::body::Field;
 use crate::rules::{RuleInfo, T_NAME, T_PATH, T_VALUE};
@@ -132,18 +136,18 @@ struct Compiled {
 /// ```
 pub struct Waf {
     spec: WafSpec,
-    values: Compiled,
-    paths: Compiled,
-    names: Compiled,
+    values: Arc<Compiled>,
+    paths: Arc<Compiled>,
+    names: Arc<Compiled>,
     /// Security-scanner user-agent substrings.
-    scanners: AhoCorasick,
+    scanners: Arc<AhoCorasick>,
     /// Positive (zero-trust) model, when the route has one.
     positive: Option<positive::Positive>,
     dlp: Option<dlp::Dlp>,
     /// First word of a brace-expanded value that is a shell command.
-    brace_command: Regex,
+    brace_command: Arc<Regex>,
     /// PHP indirect calls, matched on comment-free, whitespace-free text.
-    php_indirect: Regex,
+    php_indirect: Arc<Regex>,
 }
 
 impl std::fmt::Debug for Waf {
@@ -180,6 +184,46 @@ fn compile(paranoia: u8, target: u8) -> Result<Compiled, WafError> {
             source,
         })?;
     Ok(Compiled { set, rules })
+}
+
+/// What every route's WAF compiles the same way: the signature sets of each paranoia level and
+/// target class, the scanner prefilter and the heuristic regexes. Built once per process and
+/// shared by every route and every reload: a lazy DFA keeps caches of up to 16 MiB per thread
+/// that used it, so a copy per route (and per reload, while old requests finish) multiplied the
+/// gateway's memory by the number of WAF routes. At most 12 sets exist (4 levels x 3 targets).
+#[derive(Default)]
+struct SharedRules {
+    sets: HashMap<(u8, u8), Arc<Compiled>>,
+    scanners: Option<Arc<AhoCorasick>>,
+    brace_command: Option<Arc<Regex>>,
+    php_indirect: Option<Arc<Regex>>,
+}
+
+fn shared_rules() -> &'static Mutex<SharedRules> {
+    static SHARED: OnceLock<Mutex<SharedRules>> = OnceLock::new();
+    SHARED.get_or_init(Mutex::default)
+}
+
+fn shared_set(
+    shared: &mut SharedRules,
+    paranoia: u8,
+    target: u8,
+) -> Result<Arc<Compiled>, WafError> {
+    if let Some(c) = shared.sets.get(&(paranoia, target)) {
+        return Ok(Arc::clone(c));
+    }
+    let c = Arc::new(compile(paranoia, target)?);
+    shared.sets.insert((paranoia, target), Arc::clone(&c));
+    Ok(c)
+}
+
+fn shared_regex(slot: &mut Option<Arc<Regex>>, pattern: &str) -> Result<Arc<Regex>, WafError> {
+    if let Some(re) = slot {
+        return Ok(Arc::clone(re));
+    }
+    let re = Arc::new(own_regex(pattern)?);
+    *slot = Some(Arc::clone(&re));
+    Ok(re)
 }
 
 fn own_regex(pattern: &str) -> Result<Regex, WafError> {
@@ -288,19 +332,30 @@ impl Waf {
     /// here, once per config load.
     pub fn from_spec(spec: &WafSpec) -> Result<Waf, WafError> {
         let p = spec.paranoia;
-        let scanners =
-            AhoCorasick::new(rules::SCANNERS).map_err(|e| WafError::Prefilter(e.to_string()))?;
         let positive = positive::Positive::from_spec(spec)?;
+        let dlp = dlp::Dlp::from_spec(spec)?;
+        let mut shared = shared_rules().lock();
+        let scanners = match &shared.scanners {
+            Some(a) => Arc::clone(a),
+            None => {
+                let a = Arc::new(
+                    AhoCorasick::new(rules::SCANNERS)
+                        .map_err(|e| WafError::Prefilter(e.to_string()))?,
+                );
+                shared.scanners = Some(Arc::clone(&a));
+                a
+            }
+        };
         Ok(Waf {
             spec: spec.clone(),
-            values: compile(p, T_VALUE)?,
-            paths: compile(p, T_PATH)?,
-            names: compile(p, T_NAME)?,
+            values: shared_set(&mut shared, p, T_VALUE)?,
+            paths: shared_set(&mut shared, p, T_PATH)?,
+            names: shared_set(&mut shared, p, T_NAME)?,
             scanners,
             positive,
-            dlp: dlp::Dlp::from_spec(spec)?,
-            brace_command: own_regex(heuristics::BRACE_COMMANDS)?,
-            php_indirect: own_regex(heuristics::PHP_INDIRECT_CALL)?,
+            dlp,
+            brace_command: shared_regex(&mut shared.brace_command, heuristics::BRACE_COMMANDS)?,
+            php_indirect: shared_regex(&mut shared.php_indirect, heuristics::PHP_INDIRECT_CALL)?,
         })
     }
 

@@ -906,3 +906,27 @@ fn a_path_that_only_names_a_script_function_passes() {
     assert!(get(&w, "/wiki/eval(").is_ok());
     assert!(get(&w, "/wiki/eval(atob('YWxlcnQoMSk='))").is_err());
 }
+
+#[test]
+fn routes_with_the_same_level_share_one_compiled_rule_set() {
+    let a = Waf::from_spec(&WafSpec::default()).unwrap();
+    let b = Waf::from_spec(&WafSpec {
+        mode: WafMode::Detect,
+        ..WafSpec::default()
+    })
+    .unwrap();
+    assert!(Arc::ptr_eq(&a.values, &b.values));
+    assert!(Arc::ptr_eq(&a.paths, &b.paths));
+    assert!(Arc::ptr_eq(&a.names, &b.names));
+    assert!(Arc::ptr_eq(&a.scanners, &b.scanners));
+    let stricter = Waf::from_spec(&WafSpec {
+        paranoia: WafSpec::default().paranoia + 1,
+        ..WafSpec::default()
+    })
+    .unwrap();
+    assert!(!Arc::ptr_eq(&a.values, &stricter.values));
+    // Sharing changes nothing in what a route decides.
+    let h = headers(&[]);
+    assert!(a.check_head(&view("GET", "/?q=1'+OR+1=1--", &h)).is_err());
+    assert!(stricter.check_head(&view("GET", "/?q=1'+OR+1=1--", &h)).is_err());
+}
