@@ -928,5 +928,7 @@ fn routes_with_the_same_level_share_one_compiled_rule_set() {
     // Sharing changes nothing in what a route decides.
     let h = headers(&[]);
     assert!(a.check_head(&view("GET", "/?q=1'+OR+1=1--", &h)).is_err());
-    assert!(stricter.check_head(&view("GET", "/?q=1'+OR+1=1--", &h)).is_err());
+    assert!(stricter
+        .check_head(&view("GET", "/?q=1'+OR+1=1--", &h))
+        .is_err());
 }
