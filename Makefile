@@ -10,6 +10,11 @@ DEBUG_BIN := target/debug/portcullis
 BUILD_TOOLS := cmake:cmake pkg-config:pkg-config cc:gcc python3:python3 curl:curl openssl:openssl
 TEST_TOOLS := redis-server:redis-server promtool:prometheus kubectl:kubectl
 BENCH_TOOLS := nginx:nginx haproxy:haproxy wrk:wrk
+# Bench packages without a command: FILE:package, installed when FILE is missing (deps-bench turns
+# each into true:package or /nonexistent:package for apt_install).
+BENCH_FILES := /usr/lib/nginx/modules/ngx_http_modsecurity_module.so:libnginx-mod-http-modsecurity \
+  /etc/modsecurity/crs/crs-setup.conf:modsecurity-crs \
+  /usr/lib/python3/dist-packages/matplotlib/__init__.py:python3-matplotlib
 
 define apt_install
 	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
@@ -33,7 +38,8 @@ deps-test: deps-build
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
 deps-bench: deps-build
-	$(call apt_install,$(BENCH_TOOLS))
+	$(call apt_install,$(BENCH_TOOLS) $(foreach f,$(BENCH_FILES),$(if $(wildcard $(firstword $(subst :, ,$(f)))),true,/nonexistent):$(lastword $(subst :, ,$(f)))))
+	@command -v oha >/dev/null 2>&1 || $(CARGO) install --locked -j $(JOBS) oha
 
 release: deps-build
 	$(CARGO) build --release -j $(JOBS) -p portcullis
@@ -77,8 +83,9 @@ fuzz:
 deploy-check: build
 	scripts/validate_deploy.sh
 
-## make bench: nginx, HAProxy and Portcullis side by side on this machine (bench/run.sh, ~5 min);
-## results in bench/out/, see docs/performance.md.
+## make bench: nginx, HAProxy, nginx + ModSecurity and Portcullis side by side on this machine
+## (bench/run.sh, ~10 min; BENCH_SCENARIOS picks some); results and plot in bench/out/, see
+## docs/performance.md.
 bench: deps-bench
 	bench/run.sh
 
