@@ -3,31 +3,52 @@
 
 use pingora::http::RequestHeader;
 
+use http::header::{CONNECTION, UPGRADE};
+use http::HeaderName;
+
 /// Hop-by-hop headers that never travel past this proxy. Content-Length and Transfer-Encoding
 /// are left to Pingora, which re-frames the body.
-const HOP_BY_HOP: &[&str] = &[
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "trailer",
+const HOP_BY_HOP: [HeaderName; 6] = [
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHORIZATION,
+    http::header::PROXY_AUTHENTICATE,
+    http::header::TE,
+    http::header::TRAILER,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes hop-by-hop headers, including every header named in `Connection`; keeps
 /// `Connection: upgrade` + `Upgrade` for protocol upgrades such as WebSocket.
+///
+/// Runs on every proxied request: a header map lookup per name, and removal (which also
+/// updates Pingora's case map) only for what is there.
 pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
+    for name in &HOP_BY_HOP {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
+        }
+    }
+    if !req.headers.contains_key(CONNECTION) {
+        if req.headers.contains_key(UPGRADE) {
+            req.remove_header(&UPGRADE);
+        }
+        return;
+    }
     let connection_tokens: Vec<String> = req
         .headers
-        .get_all(http::header::CONNECTION)
+        .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .collect();
-    let upgrade = req.headers.contains_key(http::header::UPGRADE)
-        && connection_tokens.iter().any(|t| t == "upgrade");
+    let upgrade =
+        req.headers.contains_key(UPGRADE) && connection_tokens.iter().any(|t| t == "upgrade");
     for token in &connection_tokens {
         if matches!(
             token.as_str(),
@@ -40,14 +61,11 @@ pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
         }
         req.remove_header(token.as_str());
     }
-    for name in HOP_BY_HOP {
-        req.remove_header(*name);
-    }
     if upgrade {
-        let _ = req.insert_header(http::header::CONNECTION, "upgrade");
+        let _ = req.insert_header(CONNECTION, "upgrade");
     } else {
-        req.remove_header(&http::header::UPGRADE);
-        req.remove_header(&http::header::CONNECTION);
+        req.remove_header(&UPGRADE);
+        req.remove_header(&CONNECTION);
     }
 }
 
@@ -83,23 +101,28 @@ pub(crate) fn set_forwarding(
     host: Option<&http::HeaderValue>,
 ) -> pingora::Result<()> {
     if let Some(client) = client {
-        let existing: Vec<String> = req
+        let mut existing = req
             .headers
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect();
-        let value = if existing.is_empty() {
+            .peekable();
+        let value = if existing.peek().is_none() {
             client.to_owned()
         } else {
-            format!("{}, {client}", existing.join(", "))
+            let mut value = String::with_capacity(64);
+            for hop in existing {
+                value.push_str(hop);
+                value.push_str(", ");
+            }
+            value.push_str(client);
+            value
         };
-        req.insert_header("x-forwarded-for", value)?;
+        req.insert_header(X_FORWARDED_FOR, value)?;
     }
-    req.insert_header("x-forwarded-proto", proto)?;
+    req.insert_header(X_FORWARDED_PROTO, proto)?;
     if let Some(host) = host {
-        req.insert_header("x-forwarded-host", host.clone())?;
+        req.insert_header(X_FORWARDED_HOST, host.clone())?;
     }
     Ok(())
 }
