@@ -497,18 +497,23 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         crate::headers::strip_hop_by_hop(upstream);
+        // An absolute-form target names the host and the Host header is ignored (RFC 9112
+        // 3.2.2); the route was chosen by that host. The backend gets origin-form and that host
+        // as Host, so it cannot pick another virtual host than the one the policy was for.
+        crate::headers::to_origin_form(upstream)?;
         // X-Forwarded-For gets the hop this gateway saw: the TCP peer.
         let client = ctx.peer_ip.map(|ip| ip.to_string());
+        let host = upstream.headers.get(http::header::HOST).cloned();
         crate::headers::set_forwarding(
             upstream,
             client.as_deref(),
             if self.listener.tls { "https" } else { "http" },
-            session.req_header().headers.get(http::header::HOST),
+            host.as_ref(),
         )?;
         upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
         // Identity headers are the gateway's word: inbound copies never pass, on any route.

@@ -69,6 +69,29 @@ pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader) {
     }
 }
 
+/// Rewrites an absolute-form target (`GET http://host/path`) to origin-form (`/path`) with the
+/// target's authority as the only Host. Origin-form requests are left alone.
+pub(crate) fn to_origin_form(req: &mut RequestHeader) -> pingora::Result<()> {
+    // Pingora keeps the target's bytes as received; they decide what goes on the wire.
+    let raw = req.raw_path();
+    if raw.first() == Some(&b'/') || raw == b"*" {
+        return Ok(());
+    }
+    let bad =
+        |e| pingora::Error::because(pingora::ErrorType::InvalidHTTPHeader, "request target", e);
+    let full = http::Uri::try_from(raw).map_err(bad)?;
+    let Some(authority) = full.authority().cloned() else {
+        return Ok(());
+    };
+    let target = full
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let uri = http::Uri::try_from(target).map_err(bad)?;
+    req.set_uri(uri);
+    req.insert_header(http::header::HOST, authority.as_str())?;
+    Ok(())
+}
+
 /// The client behind trusted proxies: walking X-Forwarded-For from the right (the hop nearest
 /// to us), the first address that is not a trusted proxy. None when the header is missing or a
 /// hop does not parse (then the peer is the client: never trust what cannot be read).
@@ -145,6 +168,21 @@ mod tests {
             assert!(!req.headers.contains_key(gone), "{gone} should be removed");
         }
         assert!(req.headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form_with_its_host() {
+        let mut req = RequestHeader::build("GET", b"http://other.test:8080/p?q=1", None).unwrap();
+        req.insert_header("host", "other.test:8080").unwrap();
+        to_origin_form(&mut req).unwrap();
+        assert_eq!(req.uri.to_string(), "/p?q=1");
+        assert_eq!(req.headers.get_all("host").iter().count(), 1);
+        assert_eq!(req.headers.get("host").unwrap(), "other.test:8080");
+        let mut plain = RequestHeader::build("GET", b"/p", None).unwrap();
+        plain.insert_header("host", "a.test").unwrap();
+        to_origin_form(&mut plain).unwrap();
+        assert_eq!(plain.uri.to_string(), "/p");
+        assert_eq!(plain.headers.get("host").unwrap(), "a.test");
     }
 
     #[test]

@@ -125,3 +125,32 @@ async fn oversized_heads_are_refused() {
     let got = status(&raw(&gw, huge.as_bytes()).await);
     assert!(matches!(got, 0 | 431), "answered {got}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_form_target_and_host_must_agree() {
+    let (app, gw) = gateway().await;
+    // Two hosts for one request: the gateway could route on one and the backend on the other.
+    let answer = raw(
+        &gw,
+        b"GET http://other.test/abs HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(&answer), 400, "{answer}");
+    assert_eq!(app.hits(), 0);
+    // One host: forwarded in origin-form with that host, the only reading the backend can make.
+    let answer = raw(
+        &gw,
+        b"GET http://other.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    let seen = app.last();
+    assert_eq!(seen.target, "/abs?x=1");
+    let hosts: Vec<&str> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "host")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(hosts, ["other.test"]);
+}

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -207,6 +208,33 @@ async fn a_replaced_certificate_is_served_without_restart_and_a_broken_one_keeps
     let slow = tokio::spawn(async move { slow_client.get(slow_url).send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // Load throughout the swap: kept-alive connections and a new handshake per request.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for fresh in [false, true, false, true] {
+        let builder = client_for(&ca, addr, &["a.test"]);
+        let client = if fresh {
+            builder.pool_max_idle_per_host(0)
+        } else {
+            builder
+        }
+        .build()
+        .unwrap();
+        let url = format!("https://a.test:{}/load", addr.port());
+        let stop = Arc::clone(&stop);
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(r.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+
     // The certificate changes on disk: the watcher on its directory reloads it.
     let v2 = ca.leaf("v2", &["a.test"]);
     v2.write(certs.path(), "a");
@@ -224,6 +252,16 @@ async fn a_replaced_certificate_is_served_without_restart_and_a_broken_one_keeps
     }
     let r = slow.await.unwrap().expect("in-flight request survives");
     assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for task in load {
+        let (o, f) = task.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(failed.is_empty(), "failed during the swap: {failed:?}");
+    assert!(ok >= 20, "too little load to mean anything: {ok} requests");
 
     // A broken replacement is refused, counted, and the last good certificate keeps serving.
     let failed = "result=\"failed\"";
