@@ -130,6 +130,7 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
     server.add_service(maintenance);
 
     spawn_reloader(Arc::clone(&shared), &config_path, watch, debounce)?;
+    let probe_addresses: Vec<std::net::SocketAddr> = listeners.iter().map(|l| l.address).collect();
     let mut phases = server.watch_execution_phase();
     let phase_shared = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -138,8 +139,17 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
             while let Ok(phase) = phases.blocking_recv() {
                 match phase {
                     ExecutionPhase::Running => {
-                        phase_shared.set_ready();
-                        tracing::info!("portcullis ready");
+                        // Pingora reports Running before every listener's socket is bound:
+                        // ready only once each one accepts, or a load balancer (and the e2e
+                        // tests) could send the first request to a port nobody listens on yet.
+                        if wait_until_listening(&probe_addresses, Duration::from_secs(10)) {
+                            phase_shared.set_ready();
+                            tracing::info!("portcullis ready");
+                        } else {
+                            tracing::error!(
+                                "a listener does not accept connections after 10s; not ready"
+                            );
+                        }
                     }
                     ExecutionPhase::GracefulTerminate
                     | ExecutionPhase::ShutdownStarted
@@ -162,6 +172,34 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         }),
     });
     std::process::exit(0)
+}
+
+/// Whether every address has a listening socket within `limit`. Probed by binding without
+/// SO_REUSEPORT, which Linux refuses while a socket listens there: no connection is made, so
+/// nothing reaches the gateway (or its log) for it.
+fn wait_until_listening(addresses: &[std::net::SocketAddr], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    addresses.iter().all(|&address| loop {
+        if is_listening(address) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    })
+}
+
+fn is_listening(address: std::net::SocketAddr) -> bool {
+    let Ok(socket) = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    ) else {
+        return false;
+    };
+    let _ = socket.set_reuse_address(true);
+    matches!(socket.bind(&address.into()), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 /// Binds `address` the way the listener will (SO_REUSEPORT, so a draining predecessor that
