@@ -563,7 +563,8 @@ fn scope(v: Option<&str>, o: &Origin, rel: &[&str], d: &mut Diagnostics) -> Scop
     }
 }
 
-fn duration(
+/// A duration that must be above zero, or the default when absent.
+pub(crate) fn duration(
     v: Option<&str>,
     default: Duration,
     o: &Origin,

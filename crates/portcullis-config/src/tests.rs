@@ -214,3 +214,49 @@ fn schema_names_every_section() {
         assert!(schema.contains(&format!("\"{key}\"")), "{key}");
     }
 }
+
+#[test]
+fn client_connection_limits_default_and_reject_zero_with_locations() {
+    let base = "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nupstreams: { app: { backends: [{ address: \"127.0.0.1:9001\" }] } }\nroutes: [{ name: r, upstream: app }]\n";
+    let c = crate::parse_str("t.yaml", base).unwrap();
+    assert_eq!(
+        c.server.request_header_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(
+        c.server.client_body_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(
+        c.server.keepalive_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(c.server.keepalive_requests, 1000);
+    assert_eq!(c.server.max_connections, 16_384);
+    let text = format!(
+        "server:\n  request_header_timeout: 0s\n  keepalive_timeout: soon\n  max_connections: 0\n{base}"
+    );
+    let errs: Vec<String> = crate::parse_str("t.yaml", &text)
+        .unwrap_err()
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs[0].starts_with(
+            "t.yaml:2:27: server.request_header_timeout: expected a duration above zero"
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("t.yaml:3:22: server.keepalive_timeout:")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("t.yaml:4:20: server.max_connections: 0 is out of range")),
+        "{errs:#?}"
+    );
+}

@@ -60,21 +60,21 @@ pub(crate) fn validate(set: RawSet, d: &mut Diagnostics) -> Option<Config> {
                 "reload_debounce",
                 d,
             ),
-            request_header_timeout: positive_dur(
+            request_header_timeout: crate::ratelimit::duration(
                 raw.request_header_timeout.as_deref(),
                 def.request_header_timeout,
                 o,
                 "request_header_timeout",
                 d,
             ),
-            client_body_timeout: positive_dur(
+            client_body_timeout: crate::ratelimit::duration(
                 raw.client_body_timeout.as_deref(),
                 def.client_body_timeout,
                 o,
                 "client_body_timeout",
                 d,
             ),
-            keepalive_timeout: positive_dur(
+            keepalive_timeout: crate::ratelimit::duration(
                 raw.keepalive_timeout.as_deref(),
                 def.keepalive_timeout,
                 o,
@@ -355,22 +355,6 @@ fn dur(v: Option<&str>, default: Duration, o: &Origin, key: &str, d: &mut Diagno
             default
         }
     }
-}
-
-/// A duration that must be above zero (a zero timeout would close every connection at once).
-fn positive_dur(
-    v: Option<&str>,
-    default: Duration,
-    o: &Origin,
-    key: &str,
-    d: &mut Diagnostics,
-) -> Duration {
-    let x = dur(v, default, o, key, d);
-    if x.is_zero() {
-        d.error_at(o, &[key], "must be above zero");
-        return default;
-    }
-    x
 }
 
 fn check_name(name: &str, o: &Origin, key: &str, d: &mut Diagnostics) {

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{client, pool, Backend, Gateway};
+use crate::support::{client, fetch, pool, Backend, Gateway};
 
 /// One request of the load: when it started and ended (since the load began), and what came back.
 #[derive(Debug, Clone)]
@@ -54,18 +54,7 @@ impl Load {
                     while !stop.load(Ordering::SeqCst) {
                         tick.tick().await;
                         let start = t0.elapsed();
-                        let outcome = async {
-                            let r = c.get(&url).send().await.map_err(|e| e.to_string())?;
-                            let backend = r
-                                .headers()
-                                .get("x-backend")
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned);
-                            let status = r.status().as_u16();
-                            r.bytes().await.map_err(|e| e.to_string())?;
-                            Ok((status, backend))
-                        }
-                        .await;
+                        let outcome = fetch(&c, &url).await;
                         samples.lock().push(Sample {
                             start,
                             end: t0.elapsed(),

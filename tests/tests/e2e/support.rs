@@ -530,6 +530,23 @@ pub(crate) fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// One GET read to its end: the status and the answering backend (`x-backend`), or why it
+/// failed.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<(u16, Option<String>), String> {
+    let r = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let backend = r
+        .headers()
+        .get("x-backend")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = r.status().as_u16();
+    r.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, backend))
+}
+
 /// Sends `n` GETs to `url`, `concurrency` at a time, and counts answers by backend name (the
 /// `x-backend` header) and by status.
 pub(crate) async fn hammer(
@@ -540,17 +557,7 @@ pub(crate) async fn hammer(
 ) -> Tally {
     use futures::StreamExt as _;
     let results: Vec<Result<(u16, Option<String>), String>> = futures::stream::iter(0..n)
-        .map(|_| async move {
-            let r = client.get(url).send().await.map_err(|e| e.to_string())?;
-            let backend = r
-                .headers()
-                .get("x-backend")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let status = r.status().as_u16();
-            r.bytes().await.map_err(|e| e.to_string())?;
-            Ok((status, backend))
-        })
+        .map(|_| async move { fetch(client, url).await })
         .buffer_unordered(concurrency)
         .collect()
         .await;
