@@ -28,6 +28,18 @@ pub(crate) fn urlencoded(s: &str, prefix: &str, out: &mut Vec<Field>, max: usize
     }
 }
 
+/// The whole form string, percent-decoded, when a `&` in it split something other than
+/// `name=value` pairs: a piece without `=` after the first (`q=<img src=&#106;&#97;...`,
+/// `q=a' && 'b`). The form parser cuts such a value into harmless-looking names; what the
+/// application or a lenient parser reassembles is the original text.
+pub(crate) fn split_inside_value(s: &str) -> Option<String> {
+    let mut pieces = s.split('&');
+    pieces.next();
+    pieces
+        .any(|p| !p.is_empty() && !p.contains('='))
+        .then(|| decode::utf8_lenient(&decode::percent_decode(s.as_bytes(), true)))
+}
+
 /// `a` + `sep` + `b` in one allocation (`format!` costs several times more on this path).
 fn join(a: &str, sep: char, b: &str) -> String {
     let mut s = String::with_capacity(a.len() + 1 + b.len());

@@ -538,6 +538,9 @@ impl Waf {
                     format!("more than {} query arguments", self.spec.limit_arg_count),
                 )?;
             }
+            if let Some(whole) = body::split_inside_value(q) {
+                scan_reassembled(&whole, "args", &mut acc);
+            }
         }
         self.scan_fields(&fields, &mut acc);
         // Headers and cookies.
@@ -952,6 +955,9 @@ impl Waf {
                     format!("more than {} form arguments", self.spec.limit_arg_count),
                 )?;
             }
+            if let Some(whole) = body::split_inside_value(&text) {
+                scan_reassembled(&whole, "body", &mut acc);
+            }
         } else if media.starts_with("multipart/") {
             let ok = body::boundary(&ct_raw).is_some_and(|b| {
                 body::multipart(&text, &b, &mut fields, self.spec.limit_arg_count)
@@ -1172,6 +1178,18 @@ fn same_site_referer(req: &RequestView<'_>) -> bool {
         authority.split(':').next().unwrap_or_default()
     };
     !ref_host.is_empty() && ref_host == host
+}
+
+/// The tokenisers over a form string that `&` cut inside a value (see
+/// `body::split_inside_value`): markup and SQL whose pieces became parameter names.
+fn scan_reassembled(whole: &str, target: &str, acc: &mut Acc<'_>) {
+    let norm = decode::normalise(whole);
+    if let Some(r) = sqli::detect(&norm) {
+        acc.hit(rules::SQLI, target, &format!("{r}: {norm}"));
+    }
+    if let Some(r) = xss::detect(&norm) {
+        acc.hit(rules::XSS, target, &format!("{r}: {norm}"));
+    }
 }
 
 /// `keep-alive, keep-alive` or `keep-alive, close`: clients send each option once and never

@@ -42,8 +42,8 @@ pub(crate) enum Kind {
     Other,
 }
 
-/// One token: its class and its lowercase text (for keywords and functions), borrowed from
-/// the input so tokenising allocates nothing per token.
+/// One token: its class and its lowercase text (for words and comments; the opening quote for
+/// strings), borrowed from the input so tokenising allocates nothing per token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Token<'a> {
     pub(crate) kind: Kind,
@@ -270,7 +270,11 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
         let end = b.iter().position(|&c| c == q);
         match end {
             Some(e) => {
-                push(&mut toks, Kind::Str { closed: true }, "");
+                push(
+                    &mut toks,
+                    Kind::Str { closed: true },
+                    s.get(e..=e).unwrap_or_default(),
+                );
                 i = e + 1;
             }
             None => return toks,
@@ -280,6 +284,8 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
         let Some(&c) = b.get(i) else { break };
         match c {
             b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c | 0xa0 => i += 1,
+            // An undecodable byte (decoded as U+FFFD) separates words, as evasions use it.
+            0xef if b.get(i + 1..i + 3) == Some(&[0xbf, 0xbd]) => i += 3,
             b'\'' | b'"' | b'`' => {
                 let rest = b.get(i + 1..).unwrap_or_default();
                 match rest.iter().position(|&x| x == c) {
@@ -289,22 +295,36 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                         i += e + 2;
                     }
                     Some(e) => {
-                        push(&mut toks, Kind::Str { closed: true }, "");
+                        push(
+                            &mut toks,
+                            Kind::Str { closed: true },
+                            s.get(i..=i).unwrap_or_default(),
+                        );
                         i += e + 2;
                     }
                     None => {
-                        push(&mut toks, Kind::Str { closed: false }, "");
+                        push(
+                            &mut toks,
+                            Kind::Str { closed: false },
+                            s.get(i..=i).unwrap_or_default(),
+                        );
                         i = b.len();
                     }
                 }
             }
             b'0'..=b'9' => {
-                let n = b
+                let mut n = b
                     .get(i..)
                     .unwrap_or_default()
                     .iter()
                     .take_while(|x| x.is_ascii_alphanumeric() || **x == b'.')
                     .count();
+                // SQL ends a number where its digits end: `1.union`, `3.2union`, `1e1and`
+                // are a number and a keyword to the database.
+                let lit = number_len(b.get(i..i + n).unwrap_or_default());
+                if lit < n && glued_keyword(s.get(i + lit..i + n).unwrap_or_default()) {
+                    n = lit;
+                }
                 let text = s.get(i..i + n).unwrap_or_default();
                 let numeric = text.starts_with("0x")
                     || text.starts_with("0b")
@@ -342,7 +362,9 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                     .iter()
                     .take_while(|x| **x == b'@')
                     .count();
-                push(&mut toks, Kind::Var, "");
+                // A lone `@` (`!@#$%`) names nothing.
+                let kind = if n == 0 { Kind::Other } else { Kind::Var };
+                push(&mut toks, kind, s.get(i..i + at + n).unwrap_or_default());
                 i += at + n;
             }
             b'-' | b'#' if c == b'#' || b.get(i + 1) == Some(&b'-') => {
@@ -431,11 +453,13 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                 i += 1;
             }
             c if is_word_byte(c) => {
-                let n = b
-                    .get(i..)
-                    .unwrap_or_default()
+                let rest = b.get(i..).unwrap_or_default();
+                let n = rest
                     .iter()
-                    .take_while(|x| is_word_byte(**x))
+                    .enumerate()
+                    .take_while(|(k, x)| {
+                        is_word_byte(**x) && rest.get(*k..k + 3) != Some(&[0xef, 0xbf, 0xbd])
+                    })
                     .count();
                 let word = s.get(i..i + n).unwrap_or_default();
                 i += n;
@@ -450,7 +474,8 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                     Kind::Logic
                 } else if COMPARE.contains(&word) {
                     Kind::Compare
-                } else if next_non_space == Some(&b'(') {
+                } else if next_non_space == Some(&b'(') && !CLAUSES.contains(&word) {
+                    // `having (1 or true)` is a clause, not a call.
                     Kind::Func
                 } else if KEYWORDS.contains(&word) {
                     Kind::Keyword
@@ -466,6 +491,47 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
         }
     }
     toks
+}
+
+/// Length of the numeric literal at the start of `b`: digits with one `.` and an exponent,
+/// or `0x`/`0b` and their digits.
+fn number_len(b: &[u8]) -> usize {
+    if matches!(b, [b'0', b'x' | b'b', ..]) {
+        return 2 + b
+            .get(2..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|x| x.is_ascii_hexdigit())
+            .count();
+    }
+    let digits = |from: usize| {
+        b.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|x| x.is_ascii_digit())
+            .count()
+    };
+    let mut n = digits(0);
+    if b.get(n) == Some(&b'.') {
+        n += 1 + digits(n + 1);
+    }
+    if b.get(n) == Some(&b'e') {
+        let sign = usize::from(matches!(b.get(n + 1), Some(b'+' | b'-')));
+        let e = digits(n + 1 + sign);
+        if e > 0 {
+            n += 1 + sign + e;
+        }
+    }
+    n
+}
+
+/// Whether a word glued to a number starts with a keyword that changes the query.
+fn glued_keyword(rest: &str) -> bool {
+    [
+        "union", "and", "or", "xor", "from", "select", "order", "limit", "having", "like",
+    ]
+    .iter()
+    .any(|k| rest.starts_with(k))
 }
 
 fn is_value(t: &Token<'_>) -> bool {
@@ -485,13 +551,14 @@ fn is_kw(t: Option<&Token<'_>>, words: &[&str]) -> bool {
 const STACKED: &[&str] = &[
     "select", "insert", "update", "delete", "drop", "create", "alter", "exec", "execute",
     "declare", "shutdown", "truncate", "waitfor", "set", "grant", "begin", "handler", "call",
-    "rename", "load", "if", "union",
+    "rename", "load", "if", "union", "while", "do",
 ];
 
 /// Why a token sequence is an injection, if it is.
 // One arm per pattern reads better than guards folded into the match.
 #[allow(clippy::collapsible_match)]
-fn judge(toks: &[Token<'_>], quoted: bool) -> Option<&'static str> {
+fn judge(toks: &[Token<'_>], quote: Option<u8>) -> Option<&'static str> {
+    let quoted = quote.is_some();
     // Comments are whitespace to the grammar below.
     let t: Vec<&Token<'_>> = toks.iter().filter(|t| t.kind != Kind::Comment).collect();
     let trailing_comment = toks
@@ -538,7 +605,8 @@ fn judge(toks: &[Token<'_>], quoted: bool) -> Option<&'static str> {
             {
                 return Some("file write")
             }
-            Kind::Keyword if tok.text == "select" => {
+            // `select (1),(2)` lexes `select` as a call.
+            Kind::Keyword | Kind::Func if tok.text == "select" => {
                 if select_statement(&t, i) {
                     return Some("select statement");
                 }
@@ -633,6 +701,9 @@ fn judge(toks: &[Token<'_>], quoted: bool) -> Option<&'static str> {
             return Some("boolean expression");
         }
     }
+    if let Some(r) = expression_injection(toks, &t, quote, trailing_comment) {
+        return Some(r);
+    }
     // order by / group by probing: 1 order by 1--
     if t.first()
         .is_some_and(|x| matches!(x.kind, Kind::Num | Kind::Str { .. }))
@@ -643,6 +714,310 @@ fn judge(toks: &[Token<'_>], quoted: bool) -> Option<&'static str> {
         return Some("order by probe");
     }
     None
+}
+
+/// Injections recognised by their shape as a whole: the input is one well-formed SQL
+/// expression and something makes it act on the query around it.
+fn expression_injection(
+    toks: &[Token<'_>],
+    t: &[&Token<'_>],
+    quote: Option<u8>,
+    short_comment: bool,
+) -> Option<&'static str> {
+    let comment = trailing_comment(toks);
+    if let Some(q) = quote {
+        // 'x' <op> ... 'y: the value closes the string, adds operators and reopens it (or
+        // comments out the rest), so the application's own quotes frame an expression.
+        let reopened = toks.last().is_some_and(|x| {
+            x.kind == Kind::Str { closed: false } && x.text.as_bytes().first() == Some(&q)
+        });
+        if !(reopened || comment) {
+            return None;
+        }
+        let shape = expression(t, 0, true, 4)?;
+        // Double quotes also quote words in prose and markup (`"LIKE" stamp`,
+        // `href="/apps/"`): there only symbolic comparisons and logic, or a comment, count.
+        let enough = if q == b'"' {
+            shape.symbolic >= 1 || (shape.sql >= 1 && shape.ops >= 1) || (comment && shape.ops >= 1)
+        } else {
+            shape.ops >= 1
+        };
+        return enough.then_some("string breakout into an expression");
+    }
+    let shape = expression(t, 0, true, 0)?;
+    if comment {
+        // An expression that comments out the rest of the query: `( 1 * @a ) --`, `1 --`.
+        let first_value = t
+            .iter()
+            .find(|x| !unary(x))
+            .is_some_and(|x| matches!(x.kind, Kind::Num | Kind::Str { .. } | Kind::Var));
+        if shape.ops + shape.sql >= 1 || (short_comment && first_value && shape.operands == 1) {
+            return Some("expression ending in a comment");
+        }
+    }
+    // `HAVING (1 OR TRUE)`: a clause made true by literals alone.
+    for (i, x) in t.iter().enumerate() {
+        if is_kw(Some(x), &["having", "where"]) {
+            let mut j = i + 1;
+            while t.get(j).is_some_and(|x| x.kind == Kind::LParen) {
+                j += 1;
+            }
+            let literal = |k: usize| {
+                t.get(k).is_some_and(|x| {
+                    x.kind == Kind::Num
+                        || x.kind == Kind::Keyword && matches!(x.text, "true" | "null")
+                })
+            };
+            if literal(j)
+                && t.get(j + 1)
+                    .is_some_and(|x| x.kind == Kind::Logic && x.text != "not")
+                && literal(j + 2)
+            {
+                return Some("clause tautology");
+            }
+        }
+    }
+    // `-1 UNION`: a number closing the application's value, then the start of a second query.
+    let first_num = t
+        .iter()
+        .find(|x| !unary(x))
+        .is_some_and(|x| x.kind == Kind::Num);
+    if shape.dangling_union && first_num {
+        return Some("dangling union");
+    }
+    let query_like = shape.sql >= 2 || (shape.subquery && (shape.from || shape.ops >= 1));
+    if query_like && (shape.subquery || shape.ops >= 1 || shape.sql >= 3) {
+        return Some("sql expression");
+    }
+    None
+}
+
+/// Whether the input ends in a comment that can cut off the rest of a query. `--` glued to a
+/// word (`ab12--`) reads as punctuation: MySQL needs a space after `--`, and prose writes it so.
+fn trailing_comment(toks: &[Token<'_>]) -> bool {
+    let n = toks.len();
+    let (Some(last), prev) = (toks.last(), n.checked_sub(2).and_then(|i| toks.get(i))) else {
+        return false;
+    };
+    if last.kind != Kind::Comment {
+        return false;
+    }
+    let glued = prev.is_some_and(|p| {
+        p.kind == Kind::Word
+            && last.text.starts_with("--")
+            && (p.text.as_ptr() as usize).checked_add(p.text.len())
+                == Some(last.text.as_ptr() as usize)
+    });
+    !glued
+}
+
+/// What [`expression`] saw in a token run that reads as one SQL expression.
+#[derive(Debug, Default)]
+struct Shape {
+    /// Binary operators between operands.
+    ops: usize,
+    /// Symbolic comparisons and logic (`=`, `<>`, `!`, `&&`, `||`).
+    symbolic: usize,
+    /// Tokens prose does not produce: `@variables`, SQL functions, `SELECT`, `UNION`,
+    /// `CASE ... END`, `LIMIT`, `HAVING`, `BINARY`, `TOP n`.
+    sql: usize,
+    /// Operands (values, names, calls, `NULL`).
+    operands: usize,
+    /// A parenthesised `SELECT`.
+    subquery: bool,
+    /// A `FROM` clause.
+    from: bool,
+    /// Ends in `UNION` (`UNION ALL`) with nothing after it.
+    dangling_union: bool,
+}
+
+/// Clause keywords that follow an operand and expect another (`x FROM t`, `1 LIMIT 1`).
+const CLAUSES: &[&str] = &[
+    "from", "where", "limit", "offset", "having", "when", "then", "else", "as", "order", "group",
+    "join",
+];
+
+/// Whether `t[start..]` reads as one SQL expression: operands joined by operators, balanced
+/// parentheses, calls, `SELECT` lists and clauses. An injected fragment must have this shape to
+/// run; prose fails it because it puts two operands side by side ("your plan", "3 rooms").
+/// `credit` is how many `)` may close parentheses the application opened.
+fn expression(t: &[&Token<'_>], start: usize, want_operand: bool, credit: usize) -> Option<Shape> {
+    let mut want = want_operand;
+    let mut shape = Shape::default();
+    let mut depth: isize = 0;
+    let floor = -isize::try_from(credit).unwrap_or(0);
+    let mut prev_op = false;
+    let mut case_open = false;
+    let mut i = start;
+    while let Some(tok) = t.get(i).copied() {
+        let mut op = false;
+        match tok.kind {
+            Kind::Word if want && tok.text == "binary" => {
+                // MySQL's BINARY is a prefix operator.
+                shape.sql += 1;
+                op = true;
+            }
+            // `SELECT @version "v"`: a quoted alias after a selected value.
+            Kind::Str { .. }
+                if !want
+                    && is_kw(t.get(start).copied(), &["select"])
+                    && t.get(i + 1).is_none_or(|x| x.kind == Kind::Comma) => {}
+            Kind::Num | Kind::Str { .. } | Kind::Var | Kind::Word => {
+                if !want {
+                    return None;
+                }
+                if tok.kind == Kind::Var {
+                    shape.sql += 1;
+                }
+                shape.operands += 1;
+                want = false;
+            }
+            Kind::Func => {
+                if !want {
+                    return None;
+                }
+                if SQL_FUNCS.contains(&tok.text)
+                    || DANGEROUS_FUNCS.contains(&tok.text)
+                    || SQL_SPECIFIC_FUNCS.contains(&tok.text)
+                    || tok.text == "binary"
+                {
+                    shape.sql += 1;
+                }
+                if t.get(i + 1).is_some_and(|x| x.kind == Kind::LParen)
+                    && t.get(i + 2).is_some_and(|x| x.kind == Kind::RParen)
+                {
+                    // `pi()`: a call without arguments is an operand.
+                    shape.operands += 1;
+                    want = false;
+                    i += 3;
+                    prev_op = false;
+                    continue;
+                }
+            }
+            Kind::LParen => {
+                if !want {
+                    return None;
+                }
+                depth += 1;
+                if is_kw(t.get(i + 1).copied(), &["select"]) {
+                    shape.subquery = true;
+                }
+            }
+            Kind::RParen => {
+                if want {
+                    return None;
+                }
+                depth -= 1;
+                if depth < floor {
+                    return None;
+                }
+            }
+            Kind::Comma => {
+                // Lists only inside parentheses or a SELECT.
+                if want || (depth <= 0 && !is_kw(t.get(start).copied(), &["select"])) {
+                    return None;
+                }
+                want = true;
+            }
+            Kind::Arith => {
+                if want && !matches!(tok.text, "-" | "+" | "~") {
+                    return None;
+                }
+                if !want {
+                    shape.ops += 1;
+                }
+                want = true;
+                op = true;
+            }
+            Kind::Compare | Kind::Logic | Kind::Union => {
+                if want {
+                    // `!x`, `NOT x`, and chains: `IS NOT`, `NOT LIKE`, `SOUNDS LIKE`.
+                    if !(prev_op || matches!(tok.text, "!" | "not")) {
+                        return None;
+                    }
+                } else if tok.kind != Kind::Union {
+                    shape.ops += 1;
+                }
+                if tok.kind == Kind::Union {
+                    shape.sql += 1;
+                }
+                if tok.text.bytes().all(|b| !b.is_ascii_alphabetic()) {
+                    shape.symbolic += 1;
+                }
+                want = true;
+                op = true;
+            }
+            Kind::Keyword => match tok.text {
+                "null" | "true" | "false" if want => {
+                    shape.operands += 1;
+                    want = false;
+                }
+                "end" if !want && case_open => {
+                    shape.sql += 1;
+                    case_open = false;
+                }
+                "asc" | "desc" if !want => {}
+                "select" | "distinct" | "all" | "case" if want => {
+                    if matches!(tok.text, "select" | "case") {
+                        shape.sql += 1;
+                    }
+                    case_open |= tok.text == "case";
+                    op = true;
+                }
+                "top" if want => {
+                    // `TOP 5` is a row count, not an operand.
+                    if t.get(i + 1).is_some_and(|x| x.kind == Kind::Num) {
+                        i += 1;
+                    }
+                    shape.sql += 1;
+                }
+                "by" if want
+                    && is_kw(
+                        i.checked_sub(1).and_then(|p| t.get(p)).copied(),
+                        &["order", "group"],
+                    ) =>
+                {
+                    // `ORDER BY 3` orders by column position: column-count probing.
+                    if t.get(i + 1).is_some_and(|x| x.kind == Kind::Num) {
+                        shape.sql += 1;
+                    }
+                }
+                w if !want && CLAUSES.contains(&w) => {
+                    if matches!(w, "limit" | "offset" | "having") || case_open && w == "when" {
+                        shape.sql += 1;
+                    }
+                    shape.from |= w == "from";
+                    want = true;
+                    op = true;
+                }
+                _ => return None,
+            },
+            Kind::Dot => {
+                // A qualified name: `t.col`.
+                if want || !t.get(i + 1).is_some_and(|x| x.kind == Kind::Word) {
+                    return None;
+                }
+                i += 1;
+            }
+            Kind::Semi | Kind::Comment | Kind::Other => return None,
+        }
+        prev_op = op;
+        i += 1;
+    }
+    // A dangling UNION (`-1 UNION --`, `... UNION ALL`) is the injection's first word.
+    let last = t.len().checked_sub(1).and_then(|l| {
+        if is_kw(t.get(l).copied(), &["all", "distinct"]) {
+            l.checked_sub(1)
+        } else {
+            Some(l)
+        }
+    });
+    let dangling_union = want
+        && last
+            .and_then(|l| t.get(l))
+            .is_some_and(|x| x.kind == Kind::Union);
+    shape.dangling_union = dangling_union;
+    ((!want || dangling_union) && depth <= 0 && depth >= floor).then_some(shape)
 }
 
 /// Whether the statement after `;` at `k` continues like SQL rather than prose.
@@ -668,24 +1043,54 @@ fn stacked(t: &[&Token<'_>], k: usize) -> bool {
                 "schema",
             ],
         ),
-        "exec" | "execute" | "call" => matches!(nk, Some(Kind::Word | Kind::Var | Kind::Func)),
+        "exec" | "execute" | "call" => {
+            matches!(nk, Some(Kind::Word | Kind::Var | Kind::Func)) || is_kw(n, &["as"])
+        }
+        // `if 1=1 shutdown`, `while 1=1 ...`: a condition guarding a statement.
+        "if" | "while" => {
+            const GUARDED: &[&str] = &[
+                "shutdown", "exec", "execute", "waitfor", "drop", "delete", "insert", "update",
+                "select", "declare",
+            ];
+            let rest = || t.iter().skip(k + 1).take(8);
+            nk == Some(Kind::LParen)
+                || kw.kind == Kind::Func
+                || rest().any(|x| x.kind == Kind::Compare)
+                    && rest().any(|x| is_kw(Some(x), GUARDED))
+        }
+        "begin" => is_kw(n, &["shutdown", "exec", "execute", "waitfor", "declare"]),
+        "load" => {
+            is_kw(n, &["data", "xml"]) && t.iter().skip(k + 2).take(4).any(|x| x.text == "infile")
+        }
+        "do" => matches!(nk, Some(Kind::LParen | Kind::Func)),
         "waitfor" => is_kw(n, &["delay", "time"]),
         "declare" | "set" => nk == Some(Kind::Var),
         "insert" => is_kw(n, &["into"]),
         "update" => nk == Some(Kind::Word) && is_kw(t.get(k + 2).copied(), &["set"]),
-        "delete" => is_kw(n, &["from"]),
-        "if" => nk == Some(Kind::LParen) || kw.kind == Kind::Func,
+        "delete" => {
+            is_kw(n, &["from"])
+                || is_kw(n, &["ignore", "low_priority", "quick"])
+                    && is_kw(t.get(k + 2).copied(), &["from"])
+        }
         _ => n.is_some_and(|x| matches!(x.kind, Kind::Num | Kind::Var | Kind::Str { .. })),
     }
+}
+
+/// A prefix sign or bitwise inversion: `-8`, `+1`, `~0`.
+fn unary(t: &Token<'_>) -> bool {
+    t.kind == Kind::Arith && matches!(t.text, "-" | "+" | "~")
 }
 
 /// `a = b`, `'a'='a'`, `1`, `sleep(..)`, `(select ..)` after a logic operator.
 fn tautology(t: &[&Token<'_>], i: usize) -> bool {
     let mut i = i;
-    while t
-        .get(i)
-        .is_some_and(|x| x.kind == Kind::LParen || (x.kind == Kind::Logic && x.text == "not"))
-    {
+    let mut open = 0;
+    while let Some(x) = t.get(i) {
+        if x.kind == Kind::LParen {
+            open += 1;
+        } else if !(x.kind == Kind::Logic && x.text == "not" || unary(x)) {
+            break;
+        }
         i += 1;
     }
     let Some(a) = t.get(i) else { return false };
@@ -698,15 +1103,45 @@ fn tautology(t: &[&Token<'_>], i: usize) -> bool {
     if !is_value(a) {
         return false;
     }
-    // Skip a dotted name or a function argument list.
+    // Skip a dotted name, a function's argument list and the parentheses opened around it.
     let mut j = i + 1;
     while t.get(j).is_some_and(|x| x.kind == Kind::Dot) {
         j += 2;
     }
+    if a.kind == Kind::Func && t.get(j).is_some_and(|x| x.kind == Kind::LParen) {
+        let mut depth = 0usize;
+        while let Some(x) = t.get(j) {
+            match x.kind {
+                Kind::LParen => depth += 1,
+                Kind::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            j += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
+    while open > 0 && t.get(j).is_some_and(|x| x.kind == Kind::RParen) {
+        open -= 1;
+        j += 1;
+    }
+    // `NOT LIKE`, `SOUNDS LIKE`, `IS NOT`: one comparison written as two words.
+    if t.get(j)
+        .is_some_and(|x| x.kind == Kind::Logic && x.text == "not")
+        && t.get(j + 1).is_some_and(|x| x.kind == Kind::Compare)
+    {
+        j += 1;
+    }
     match t.get(j) {
         Some(op) if op.kind == Kind::Compare => {
             let mut k = j + 1;
-            while t.get(k).is_some_and(|x| x.kind == Kind::LParen) {
+            while t.get(k).is_some_and(|x| {
+                x.kind == Kind::LParen
+                    || x.kind == Kind::Compare
+                    || unary(x)
+                    || x.kind == Kind::Logic && x.text == "not"
+            }) {
                 k += 1;
             }
             t.get(k)
@@ -767,13 +1202,13 @@ pub fn detect(s: &str) -> Option<&'static str> {
     if s.len() < 2 {
         return None;
     }
-    if let Some(r) = judge(&tokenize(s, None, MAX_TOKENS), false) {
+    if let Some(r) = judge(&tokenize(s, None, MAX_TOKENS), None) {
         return Some(r);
     }
     for q in [b'\'', b'"'] {
         if s.as_bytes().contains(&q) {
             let toks = tokenize(s, Some(q), MAX_TOKENS);
-            if let Some(r) = judge(&toks, true) {
+            if let Some(r) = judge(&toks, Some(q)) {
                 return Some(r);
             }
         }
@@ -827,6 +1262,85 @@ mod tests {
         assert!(!sqli("O'Brien"));
         assert!(!sqli("Rock 'n' roll"));
         assert!(!sqli("it's the customer's order"));
+    }
+
+    #[test]
+    fn detects_expressions_that_comment_out_the_rest() {
+        assert!(sqli("( 7 * @x )  --"));
+        assert!(sqli("((binary ( 'k')))  --"));
+        assert!(sqli("4 --"));
+        assert!(sqli("-7 order by 12--"));
+        assert!(sqli("((3) or (2 xor 5)) #"));
+        assert!(sqli("select @@port \"p\" -- x"));
+    }
+
+    #[test]
+    fn passes_prose_and_tokens_that_end_in_dashes() {
+        assert!(!sqli("5 -- great product"));
+        assert!(!sqli("Same as item #3 below"));
+        assert!(!sqli("9921-QmVzdGVkVG9rZW4--"));
+        assert!(!sqli("(see above) --"));
+        assert!(!sqli("!@#$%^&*()-"));
+    }
+
+    #[test]
+    fn detects_breakouts_that_frame_an_expression() {
+        assert!(sqli("x' <> 'y"));
+        assert!(sqli("q '^' r"));
+        assert!(sqli("k' REGEXP 'm"));
+        assert!(sqli("z' IS NOT NULL or 2= '2"));
+        assert!(sqli("m\" || !\"n"));
+    }
+
+    #[test]
+    fn passes_quoted_words_paths_and_measurements() {
+        assert!(!sqli("\"LIKE\" stamps"));
+        assert!(!sqli("the <a href=\"/shop/\">new shop</a> is open"));
+        assert!(!sqli("\"spring sale\" and \"summer\""));
+        assert!(!sqli("'-\"4 inch"));
+        assert!(!sqli("l'amour - l'\u{e9}t\u{e9}"));
+    }
+
+    #[test]
+    fn detects_whole_sql_expressions_and_glued_numbers() {
+        assert!(sqli("case 3 when 4 then 4 end"));
+        assert!(sqli("2=(select @@hostname)"));
+        assert!(sqli("(select top 3 name from accounts)"));
+        assert!(sqli("7.union select 8"));
+        assert!(sqli("2e2union select 1"));
+        assert!(sqli("-42 union"));
+        assert!(sqli("ALL(SELECT 2) - 2 UNION ALL --"));
+        assert!(sqli("5\u{fffd}union\u{fffd}select\u{fffd}6--"));
+    }
+
+    #[test]
+    fn passes_near_misses_of_whole_expressions() {
+        assert!(!sqli("(Select one)"));
+        assert!(!sqli("this is true"));
+        assert!(!sqli("kids having fun and games"));
+        assert!(!sqli("2nd floor, 4th door"));
+        assert!(!sqli("labor union"));
+    }
+
+    #[test]
+    fn detects_more_stacked_statements_and_tautologies() {
+        assert!(sqli("5; load data infile '/etc/hosts' into table t"));
+        assert!(sqli("4; delete quick from sessions"));
+        assert!(sqli("';if 2=2 waitfor delay '0:0:5'--"));
+        assert!(sqli("3; execute as user = 'dbo'"));
+        assert!(sqli("stuff and -3=-3"));
+        assert!(sqli("(2) and (4)=(4)"));
+        assert!(sqli("PI() || SIN(PI())=0"));
+        assert!(sqli("2 AND 3 NOT LIKE 4"));
+        assert!(sqli("5 || name is not null"));
+        assert!(sqli("name having (2 or true)"));
+    }
+
+    #[test]
+    fn passes_conditions_in_prose_after_a_semicolon() {
+        assert!(!sqli("wait; if you select this option we call you"));
+        assert!(!sqli("done; begin again next week"));
+        assert!(!sqli("saved; load the data later"));
     }
 
     #[test]

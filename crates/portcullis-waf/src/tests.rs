@@ -932,3 +932,30 @@ fn routes_with_the_same_level_share_one_compiled_rule_set() {
         .check_head(&view("GET", "/?q=1'+OR+1=1--", &h))
         .is_err());
 }
+
+#[test]
+fn reassembles_values_that_an_ampersand_split() {
+    let w = waf();
+    // `&` inside a value turns the rest into parameter names; the query is read whole too.
+    blocked(
+        get(&w, "/p?q=%3Cimg%20src=&%23106;&%2397;vascript:alert(7)%3E"),
+        "210001",
+    );
+    blocked(get(&w, "/p?q=k%27%20&&%20%27m"), "200001");
+    blocked(
+        post(
+            &w,
+            "application/x-www-form-urlencoded",
+            "q=<a href=javascript&colon;alert&lpar;2&rpar;>x</a>",
+        ),
+        "210001",
+    );
+    // Flags without values are ordinary.
+    assert!(get(&w, "/p?a=1&debug&b=it%27s&verbose").is_ok());
+    assert!(post(
+        &w,
+        "application/x-www-form-urlencoded",
+        "a=1&debug&b=Tom+%26+Jerry"
+    )
+    .is_ok());
+}

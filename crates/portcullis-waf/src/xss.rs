@@ -73,7 +73,7 @@ fn script_style(v: &str) -> bool {
         || s.contains("-moz-binding")
         || s.contains("javascript:")
         || s.contains("@import")
-        || s.contains("url(javascript")
+        || s.contains("url(")
 }
 
 /// Whether `s` (normalised, lowercase) contains markup that can run script, with a reason.
@@ -88,12 +88,18 @@ pub fn detect(s: &str) -> Option<&'static str> {
         if tags > 512 {
             break;
         }
-        let rest = s.get(i..).unwrap_or_default();
-        let rest = rest.trim_start_matches(['/', '\u{fffd}']);
+        let after = s.get(i..).unwrap_or_default();
+        let rest = after.trim_start_matches(['/', '\u{fffd}']);
         let name: String = rest
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'))
             .collect();
+        if name.is_empty() && rest.len() < after.len() && rest.starts_with(char::is_whitespace) {
+            // `<// style=...>`: old browsers read the attributes of a nameless end tag.
+            if let Some(r) = attributes(rest.get(..tag_end(rest)).unwrap_or(rest)) {
+                return Some(r);
+            }
+        }
         if name.is_empty() {
             if rest.starts_with("!entity") || rest.starts_with("![cdata[") {
                 return Some("markup declaration");
