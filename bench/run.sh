@@ -13,6 +13,8 @@
 #   size: 1k-nginx 1k-haproxy 1k-portcullis-plain 128k-nginx 128k-haproxy 128k-portcullis-plain
 #   tls:  tls-new-nginx tls-new-portcullis-plain (a full handshake per request)
 #         tls-ka-nginx tls-ka-portcullis-plain   (TLS keep-alive)
+#         tls-resume-nginx tls-resume-portcullis-plain (a new connection per request that
+#         resumes the TLS session: openssl s_time -reuse, one connection at a time)
 #   rate: rate-nginx rate-portcullis-plain       (oha at BENCH_RATE req/s, latency corrected)
 #   all:  all of the above (default). nginx-modsec scenarios are skipped, with a warning, when the
 #   ModSecurity module or CRS is not installed; rate scenarios when oha is not (make deps-bench).
@@ -68,13 +70,15 @@ def tls-new-nginx nginx-tls tls-new
 def tls-new-portcullis-plain portcullis-tls tls-new
 def tls-ka-nginx nginx-tls tls-ka
 def tls-ka-portcullis-plain portcullis-tls tls-ka
+def tls-resume-nginx nginx-tls tls-resume
+def tls-resume-portcullis-plain portcullis-tls tls-resume
 def rate-nginx nginx rate
 def rate-portcullis-plain portcullis-plain rate
 declare -A GROUP=(
   [get]="nginx haproxy portcullis-plain portcullis-full nginx-modsec"
   [post]="post-nginx post-portcullis-full post-nginx-modsec"
   [size]="1k-nginx 1k-haproxy 1k-portcullis-plain 128k-nginx 128k-haproxy 128k-portcullis-plain"
-  [tls]="tls-new-nginx tls-new-portcullis-plain tls-ka-nginx tls-ka-portcullis-plain"
+  [tls]="tls-new-nginx tls-new-portcullis-plain tls-ka-nginx tls-ka-portcullis-plain tls-resume-nginx tls-resume-portcullis-plain"
   [rate]="rate-nginx rate-portcullis-plain"
   [all]="${ALL[*]}"
 )
@@ -347,6 +351,16 @@ run_load() { # scenario seconds -> $TMP/load.json: one line of JSON in wrk's sha
       pinned "$secs" oha --no-tui --output-format json -z "${secs}s" -q "$RATE" -c "$CONNS" \
         --latency-correction --disable-compression -w -t 5s "$url" >"$TMP/oha.json" 2>>"$TMP/oha.log"
       python3 "$BENCH/oha_json.py" "$TMP/oha.json" >"$TMP/load.json" 2> >(tee -a "$TMP/oha.log" >&2)
+      return
+      ;;
+    tls-resume)
+      local t0 t1
+      t0=$(date +%s%3N)
+      pinned "$secs" openssl s_time -connect "127.0.0.1:${PORT[$s]}" -reuse -www / -time "$secs" \
+        >"$TMP/s_time.out" 2>&1
+      t1=$(date +%s%3N)
+      cat "$TMP/s_time.out" >>"$TMP/s_time.log"
+      python3 "$BENCH/s_time_json.py" "$TMP/s_time.out" $((t1 - t0)) >"$TMP/load.json"
       return
       ;;
     auth) args=(-H "Authorization: Bearer $TOKEN") ;;

@@ -37,6 +37,10 @@ GROUPS = [
     ("tls-ka", "TLS keep-alive (one handshake per connection)", "tls-ka-nginx", [
         ("tls-ka-nginx", "nginx"), ("tls-ka-portcullis-plain", "Portcullis plain"),
     ]),
+    ("tls-resume", "TLS, a new connection per request resuming the session (openssl s_time "
+     "-reuse, one connection at a time)", "tls-resume-nginx", [
+        ("tls-resume-nginx", "nginx"), ("tls-resume-portcullis-plain", "Portcullis plain"),
+    ]),
     ("rate", "fixed rate (oha, latency corrected)", "rate-nginx", [
         ("rate-nginx", "nginx"), ("rate-portcullis-plain", "Portcullis plain"),
     ]),
@@ -67,7 +71,7 @@ def per_run(row):
 
 
 def proxy_label(name):
-    for prefix in ("post-", "1k-", "128k-", "tls-new-", "tls-ka-", "rate-"):
+    for prefix in ("post-", "1k-", "128k-", "tls-new-", "tls-ka-", "tls-resume-", "rate-"):
         if name.startswith(prefix):
             name = name[len(prefix):]
             break
@@ -204,13 +208,19 @@ def main():
             m = results[name]
             rss = f"{m['peak_rss_kib'] / 1024:.1f}" if m["peak_rss_kib"] else "–"
             cpu = f"{m['cpu_us_per_req']:.1f}" if m["cpu_us_per_req"] is not None else "–"
+            lat = {k: f"{m[k]:.0f}" if m[k] is not None else "–"
+                   for k in ("p50_us", "p99_us", "p999_us")}
             lines.append(
                 f"| {label} (`{name}`) | {m['rps']:.0f} | {m['rps_min']:.0f}–{m['rps_max']:.0f} "
-                f"| {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['p999_us']:.0f} "
+                f"| {lat['p50_us']} | {lat['p99_us']} | {lat['p999_us']} "
                 f"| {cpu} | {m['proxy_cpu_util'] * 100:.0f}% | {rss} "
                 f"| {r(m, 'ratio_rps')} | {r(m, 'ratio_cpu_per_req')} | {r(m, 'ratio_p99')} "
                 f"| {m['errors_total']} |")
         lines.append("")
+        if workload == "tls-resume":
+            lines += ["One connection at a time, so req/s is the client's pace and latency is not "
+                      "measured; CPU µs/request is per resumed connection (TCP, resumption, one "
+                      "request). Errors count connections that did not resume.", ""]
         if workload == "rate":
             lines += ["At a fixed rate the req/s column is the offered rate achieved; latency is "
                       "measured from when each request was due (oha --latency-correction).", ""]

@@ -25,6 +25,11 @@ pub(crate) struct RawListenerTls {
     pub client_auth: Option<RawClientAuth>,
     /// Lowest TLS version accepted: "1.2" (default) or "1.3".
     pub min_version: Option<RawVersion>,
+    /// Sessions kept in memory for resumption by clients without tickets (TLS 1.2 session ids,
+    /// default 20480; 0 keeps none).
+    pub session_cache: Option<i64>,
+    /// Stateless session tickets (TLS 1.2 and 1.3), keys rotated every 6 hours (default true).
+    pub session_tickets: Option<bool>,
 }
 
 /// One certificate and its key.
@@ -138,7 +143,17 @@ pub struct ListenerTls {
     pub client_auth: Option<ClientAuth>,
     /// Lowest accepted version.
     pub min_version: TlsVersion,
+    /// Session cache entries (0: none).
+    pub session_cache: usize,
+    /// Stateless session tickets.
+    pub session_tickets: bool,
 }
+
+/// Default [`ListenerTls::session_cache`]: enough for the returning clients of a busy node, a few
+/// MiB at most (rustls keeps about 100-200 bytes per session).
+pub(crate) const DEFAULT_SESSION_CACHE: usize = 20_480;
+/// Largest accepted [`ListenerTls::session_cache`].
+pub(crate) const MAX_SESSION_CACHE: i64 = 1_000_000;
 
 /// TLS to the backends of a pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -235,6 +250,18 @@ pub(crate) fn listener_tls(
             }
         }
     };
+    let session_cache = match raw.session_cache {
+        None => DEFAULT_SESSION_CACHE,
+        Some(n) if (0..=MAX_SESSION_CACHE).contains(&n) => usize::try_from(n).unwrap_or(0),
+        Some(n) => {
+            d.error_at(
+                o,
+                &["session_cache"],
+                format!("{n} sessions: expected 0 to {MAX_SESSION_CACHE}"),
+            );
+            0
+        }
+    };
     if d.len() > before {
         return None;
     }
@@ -242,6 +269,8 @@ pub(crate) fn listener_tls(
         certificates,
         client_auth,
         min_version,
+        session_cache,
+        session_tickets: raw.session_tickets.unwrap_or(true),
     })
 }
 
@@ -572,6 +601,32 @@ mod file_tests {
         assert_eq!(tls.certificates[0].names, ["a.test", "*.b.test"]);
         assert_eq!(tls.min_version, crate::TlsVersion::Tls13);
         assert_eq!(cfg.tls_files().len(), 2);
+        assert_eq!(tls.session_cache, super::DEFAULT_SESSION_CACHE);
+        assert!(tls.session_tickets);
+    }
+
+    #[test]
+    fn session_settings_are_read_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        write_cert(dir.path(), "a", &["a.test"], false);
+        let pair = "certificates: [{ cert_file: a.crt, key_file: a.key }]";
+        let cfg = load(
+            dir.path(),
+            &format!("{{ {pair}, session_cache: 0, session_tickets: false }}"),
+        )
+        .unwrap();
+        let tls = cfg.listeners[0].tls.as_ref().unwrap();
+        assert_eq!((tls.session_cache, tls.session_tickets), (0, false));
+        for bad in ["-1", "1000001"] {
+            let errs =
+                load(dir.path(), &format!("{{ {pair}, session_cache: {bad} }}")).unwrap_err();
+            assert!(
+                errs.iter()
+                    .any(|e| e.contains("listeners[0].tls.session_cache")
+                        && e.contains("expected 0 to 1000000")),
+                "{errs:#?}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! a head (other than an interim `1xx` response) is its response, and the next bytes read after
 //! that start the next request. HTTP/2 connections (ALPN `h2` or the cleartext preface) have no
 //! such heads; they pass through untouched (the h2 layer bounds them with its idle timeout).
+//!
+//! On a TLS listener the guard also runs the handshake (Pingora's listener only accepts TCP
+//! there), with the gateway's own rustls configuration: a session cache and rotating ticket keys
+//! Pingora's settings cannot express, a handshake bounded by `request_header_timeout` instead of
+//! Pingora's fixed 60 s, and a connection that counts against `max_connections` from accept.
 
 use std::fmt;
 use std::future::Future;
@@ -26,12 +31,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
+use pingora::listeners::TlsAccept;
+use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
     UniqueIDType, ALPN,
 };
 use pingora::server::ShutdownWatch;
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -53,20 +61,54 @@ pub(crate) struct ConnLimits {
     pub refused: IntCounter,
     /// Connections closed because a request head missed its deadline.
     pub header_timeouts: IntCounter,
+    /// TLS handshakes that failed (`error`) or missed the deadline (`timeout`).
+    pub tls_handshake_failures: IntCounterVec,
+}
+
+/// The TLS side of a listener: the acceptor built from the gateway's rustls configuration and
+/// the callback that records the client certificate identity.
+pub(crate) struct TlsTermination {
+    pub acceptor: Acceptor,
+    pub callback: Box<dyn TlsAccept + Send + Sync>,
 }
 
 /// A listener application behind the connection cap and the request-head deadline.
 pub(crate) struct ClientGuard<A> {
     inner: Arc<A>,
     limits: ConnLimits,
+    tls: Option<TlsTermination>,
 }
 
 impl<A> ClientGuard<A> {
-    pub(crate) fn new(inner: A, limits: ConnLimits) -> Self {
+    /// `tls`: terminate TLS here (the listener itself is plain TCP).
+    pub(crate) fn new(inner: A, limits: ConnLimits, tls: Option<TlsTermination>) -> Self {
         Self {
             inner: Arc::new(inner),
             limits,
+            tls,
         }
+    }
+
+    /// The TLS handshake within the head deadline; None (and counted) when it fails.
+    async fn handshake(&self, tls: &TlsTermination, stream: Stream) -> Option<Stream> {
+        let handshake = handshake_with_callback(
+            &tls.acceptor,
+            RawStream { inner: stream },
+            tls.callback.as_ref(),
+        );
+        let reason = match tokio::time::timeout(self.limits.header_timeout, handshake).await {
+            Ok(Ok(stream)) => return Some(Box::new(stream)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "tls handshake failed");
+                "error"
+            }
+            Err(_) => "timeout",
+        };
+        self.limits
+            .tls_handshake_failures
+            .with_label_values(&[reason])
+            .inc();
+        None
     }
 }
 
@@ -87,6 +129,10 @@ where
         let Some(slot) = Slot::take(&self.limits) else {
             self.limits.refused.inc();
             return None; // dropping the stream closes it
+        };
+        let stream = match &self.tls {
+            Some(tls) => self.handshake(tls, stream).await?,
+            None => stream,
         };
         let h2 = matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
         let guarded = GuardedStream::new(stream, slot, self.limits.clone(), h2);
@@ -369,71 +415,128 @@ impl AsyncWrite for GuardedStream {
     }
 }
 
-#[async_trait]
-impl Shutdown for GuardedStream {
-    async fn shutdown(&mut self) {
-        self.inner.shutdown().await;
+/// The transport metadata traits Pingora asks of a stream, answered by its `inner` stream.
+macro_rules! delegate_stream_metadata {
+    ($t:ty) => {
+        #[async_trait]
+        impl Shutdown for $t {
+            async fn shutdown(&mut self) {
+                self.inner.shutdown().await;
+            }
+        }
+
+        impl UniqueID for $t {
+            fn id(&self) -> UniqueIDType {
+                self.inner.id()
+            }
+        }
+
+        impl Ssl for $t {
+            fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+                self.inner.get_ssl()
+            }
+
+            fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+                self.inner.get_ssl_digest()
+            }
+
+            fn selected_alpn_proto(&self) -> Option<ALPN> {
+                self.inner.selected_alpn_proto()
+            }
+        }
+
+        impl GetTimingDigest for $t {
+            fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+                self.inner.get_timing_digest()
+            }
+
+            fn get_read_pending_time(&self) -> Duration {
+                self.inner.get_read_pending_time()
+            }
+
+            fn get_write_pending_time(&self) -> Duration {
+                self.inner.get_write_pending_time()
+            }
+        }
+
+        impl GetProxyDigest for $t {
+            fn get_proxy_digest(
+                &self,
+            ) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+                self.inner.get_proxy_digest()
+            }
+
+            fn set_proxy_digest(&mut self, digest: pingora::protocols::raw_connect::ProxyDigest) {
+                self.inner.set_proxy_digest(digest);
+            }
+        }
+
+        impl GetSocketDigest for $t {
+            fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+                self.inner.get_socket_digest()
+            }
+
+            fn set_socket_digest(&mut self, digest: pingora::protocols::SocketDigest) {
+                self.inner.set_socket_digest(digest);
+            }
+        }
+
+        #[async_trait]
+        impl Peek for $t {
+            async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+                self.inner.try_peek(buf).await
+            }
+        }
+    };
+}
+
+delegate_stream_metadata!(GuardedStream);
+delegate_stream_metadata!(RawStream);
+
+/// An accepted TCP stream as the TLS layer's transport (Pingora's TLS stream needs a concrete
+/// type, not a boxed one).
+#[derive(Debug)]
+struct RawStream {
+    inner: Stream,
+}
+
+impl AsyncRead for RawStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
-impl UniqueID for GuardedStream {
-    fn id(&self) -> UniqueIDType {
-        self.inner.id()
-    }
-}
-
-impl Ssl for GuardedStream {
-    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
-        self.inner.get_ssl()
+impl AsyncWrite for RawStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }
 
-    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
-        self.inner.get_ssl_digest()
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
 
-    fn selected_alpn_proto(&self) -> Option<ALPN> {
-        self.inner.selected_alpn_proto()
-    }
-}
-
-impl GetTimingDigest for GuardedStream {
-    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
-        self.inner.get_timing_digest()
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
-    fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
-    fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
-    }
-}
-
-impl GetProxyDigest for GuardedStream {
-    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
-        self.inner.get_proxy_digest()
-    }
-
-    fn set_proxy_digest(&mut self, digest: pingora::protocols::raw_connect::ProxyDigest) {
-        self.inner.set_proxy_digest(digest);
-    }
-}
-
-impl GetSocketDigest for GuardedStream {
-    fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
-        self.inner.get_socket_digest()
-    }
-
-    fn set_socket_digest(&mut self, digest: pingora::protocols::SocketDigest) {
-        self.inner.set_socket_digest(digest);
-    }
-}
-
-#[async_trait]
-impl Peek for GuardedStream {
-    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -459,6 +562,11 @@ mod tests {
             open_gauge: IntGauge::new("open", "open").unwrap(),
             refused: IntCounter::new("refused", "refused").unwrap(),
             header_timeouts: IntCounter::new("timeouts", "timeouts").unwrap(),
+            tls_handshake_failures: IntCounterVec::new(
+                prometheus::Opts::new("tls", "tls"),
+                &["reason"],
+            )
+            .unwrap(),
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub client_connections_refused: IntCounter,
     /// Client connections closed because a request head missed `request_header_timeout`.
     pub request_header_timeouts: IntCounter,
+    /// TLS handshakes that failed or missed the deadline, by reason.
+    pub tls_handshake_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -139,6 +141,16 @@ impl Metrics {
             "portcullis_request_header_timeouts_total",
             "Client connections closed because a request head took longer than request_header_timeout.",
         )?;
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "portcullis_tls_handshake_failures_total",
+                "Client TLS handshakes that failed (error) or took longer than request_header_timeout (timeout).",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["error", "timeout"] {
+            tls_handshake_failures.with_label_values(&[reason]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Build information; always 1."),
             &["version"],
@@ -159,6 +171,7 @@ impl Metrics {
             Box::new(client_connections.clone()),
             Box::new(client_connections_refused.clone()),
             Box::new(request_header_timeouts.clone()),
+            Box::new(tls_handshake_failures.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(reload_duration.clone()),
             Box::new(waf_findings.clone()),
@@ -188,6 +201,7 @@ impl Metrics {
             client_connections,
             client_connections_refused,
             request_header_timeouts,
+            tls_handshake_failures,
         })
     }
 

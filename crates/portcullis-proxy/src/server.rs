@@ -76,6 +76,7 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         open_gauge: shared.metrics.client_connections.clone(),
         refused: shared.metrics.client_connections_refused.clone(),
         header_timeouts: shared.metrics.request_header_timeouts.clone(),
+        tls_handshake_failures: shared.metrics.tls_handshake_failures.clone(),
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
@@ -93,19 +94,17 @@ pub fn run(config_path: PathBuf, config: Config) -> Result<std::convert::Infalli
         let mut opts = server_options.clone();
         opts.h2c = l.h2c;
         proxy.server_options = Some(opts);
-        // Connection cap and request-head deadline in front of Pingora's HTTP code.
+        // Connection cap, TLS termination (h2 and HTTP/1.1 through ALPN) and request-head
+        // deadline in front of Pingora's HTTP code; Pingora itself only accepts TCP.
+        let tls = shared.tls.termination(l).map_err(StartError::Tls)?;
         let mut svc = Service::new(
             format!("listener {}", l.name),
-            ClientGuard::new(proxy, limits.clone()),
+            ClientGuard::new(proxy, limits.clone(), tls),
         );
         // SO_REUSEPORT lets a new process bind while this one drains (rolling upgrades).
         let mut sock = TcpSocketOptions::default();
         sock.so_reuseport = Some(true);
-        match shared.tls.settings(l) {
-            // TLS listeners speak h2 and HTTP/1.1 through ALPN.
-            Some(tls) => svc.add_tls_with_settings(&l.address.to_string(), Some(sock), tls),
-            None => svc.add_tcp_with_settings(&l.address.to_string(), sock),
-        }
+        svc.add_tcp_with_settings(&l.address.to_string(), sock);
         server.add_service(svc);
     }
     if let Some(admin) = &admin {

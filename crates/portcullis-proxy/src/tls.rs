@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::tls::Acceptor;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 use pingora::proxy::Session;
@@ -31,6 +31,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
+use crate::conn::TlsTermination;
 use crate::metrics::Metrics;
 
 /// Why TLS state could not be built from a (validated) config.
@@ -49,6 +50,14 @@ pub enum TlsError {
     /// A client CA bundle rustls refuses.
     #[error("listener `{listener}`: client_auth: {message}")]
     ClientAuth {
+        /// Listener name.
+        listener: String,
+        /// What rustls said.
+        message: String,
+    },
+    /// The rustls configuration could not be completed (ticket keys).
+    #[error("listener `{listener}`: {message}")]
+    Setup {
         /// Listener name.
         listener: String,
         /// What rustls said.
@@ -316,22 +325,53 @@ impl TlsListeners {
         Ok(this)
     }
 
-    /// Pingora settings of a TLS listener (None for a plain one).
-    pub(crate) fn settings(&self, listener: &Listener) -> Option<TlsSettings> {
-        let state = self.listeners.get(&listener.name)?;
-        let mut settings = match TlsSettings::with_callbacks(Box::new(IdentityCallback)) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(listener = %listener.name, error = %e, "tls settings");
-                return None;
-            }
+    /// The TLS termination of a listener (None for a plain one): a rustls configuration built
+    /// here rather than by Pingora's `TlsSettings`, which keeps rustls' defaults of 256 cached
+    /// sessions and no tickets. Every TLS 1.3 connection stores two sessions, so past about
+    /// 128 returning clients no resumption succeeds; with tickets a resumption needs no server
+    /// state, and the cache serves TLS 1.2 clients that only know session ids.
+    pub(crate) fn termination(
+        &self,
+        listener: &Listener,
+    ) -> Result<Option<TlsTermination>, TlsError> {
+        let (Some(tls), Some(state)) = (&listener.tls, self.listeners.get(&listener.name)) else {
+            return Ok(None);
         };
-        settings.set_cert_resolver(Arc::clone(&state.resolver) as Arc<dyn ResolvesServerCert>);
-        if let Some(v) = &state.clients {
-            settings.set_client_cert_verifier(Arc::clone(v) as Arc<dyn ClientCertVerifier>);
+        let setup = |message: String| TlsError::Setup {
+            listener: listener.name.clone(),
+            message,
+        };
+        // rustls needs a process-wide crypto provider; Pingora's client side uses the same.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Both versions here: `min_version` is applied per handshake by the certificate
+        // resolver, so it reloads.
+        let builder = rustls::ServerConfig::builder_with_protocol_versions(&[
+            &rustls::version::TLS12,
+            &rustls::version::TLS13,
+        ]);
+        let builder = match &state.clients {
+            Some(v) => {
+                builder.with_client_cert_verifier(Arc::clone(v) as Arc<dyn ClientCertVerifier>)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config =
+            builder.with_cert_resolver(Arc::clone(&state.resolver) as Arc<dyn ResolvesServerCert>);
+        // h2 first, HTTP/1.1 otherwise (what Pingora's `enable_h2` sets).
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.session_storage = if tls.session_cache > 0 {
+            rustls::server::ServerSessionMemoryCache::new(tls.session_cache)
+        } else {
+            Arc::new(rustls::server::NoServerSessionStorage {})
+        };
+        if tls.session_tickets {
+            config.ticketer =
+                rustls::crypto::ring::Ticketer::new().map_err(|e| setup(e.to_string()))?;
         }
-        settings.enable_h2();
-        Some(settings)
+        Ok(Some(TlsTermination {
+            acceptor: Acceptor::from_server_config(Arc::new(config)),
+            callback: Box::new(IdentityCallback),
+        }))
     }
 
     /// Builds the TLS state a new config asks for, without touching what serves now.
@@ -384,7 +424,8 @@ impl TlsListeners {
 }
 
 /// Whether two listener lists differ in what only a restart applies (names, addresses, h2c,
-/// TLS on or off, client auth on or off); certificates and CAs reload.
+/// TLS on or off, client auth on or off, session cache and tickets); certificates, CAs and
+/// `min_version` reload.
 pub(crate) fn listeners_need_restart(old: &[Listener], new: &[Listener]) -> bool {
     let shape = |l: &Listener| {
         (
@@ -393,6 +434,7 @@ pub(crate) fn listeners_need_restart(old: &[Listener], new: &[Listener]) -> bool
             l.h2c,
             l.tls.is_some(),
             l.tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
+            l.tls.as_ref().map(|t| (t.session_cache, t.session_tickets)),
         )
     };
     old.len() != new.len() || old.iter().zip(new).any(|(a, b)| shape(a) != shape(b))

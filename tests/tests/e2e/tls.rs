@@ -444,3 +444,126 @@ async fn reaches_a_tls_backend_over_mtls_and_answers_502_with_the_wrong_ca() {
     let r = c.get(gw.url("/bad")).send().await.unwrap();
     assert_eq!(r.status(), 502);
 }
+
+/// One TLS client with its own session store, as a distinct returning browser or device is.
+fn resuming_client(ca: &Ca) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::in_memory_sessions(4);
+    Arc::new(config)
+}
+
+/// One request on a new connection; whether its handshake resumed a session.
+async fn resumed(config: &Arc<rustls::ClientConfig>, addr: SocketAddr) -> bool {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("a.test").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Reading the whole answer also takes the session tickets sent after the handshake.
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returning_clients_resume_beyond_rustls_defaults_and_handshakes_are_bounded() {
+    let backend = Backend::start("app").await;
+    let certs = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test ca");
+    ca.leaf("a", &["a.test"]).write(certs.path(), "a");
+    let d = certs.path().display();
+    let rest = format!(
+        "upstreams:\n  app:\n    backends: [{{ address: \"{}\" }}]\nroutes: [{{ name: all, upstream: app }}]\n",
+        backend.addr
+    );
+    let pair = format!("certificates: [{{ cert_file: \"{d}/a.crt\", key_file: \"{d}/a.key\" }}]");
+    let (addr, admin) = addrs();
+    let cfg = tls_config(
+        addr,
+        admin,
+        "watch_config: false\n  request_header_timeout: 1s",
+        &format!("{{ {pair} }}"),
+        &rest,
+    );
+    let gw = Gateway::start_with(&cfg, addr, admin).await;
+
+    // 300 distinct clients come back once each: rustls' defaults (256 sessions, two per TLS 1.3
+    // connection, no tickets) resumed none of them at this count.
+    let clients: Vec<_> = (0..300).map(|_| resuming_client(&ca)).collect();
+    for c in &clients {
+        assert!(!resumed(c, addr).await, "first visit cannot resume");
+    }
+    let mut back = 0;
+    for c in &clients {
+        back += usize::from(resumed(c, addr).await);
+    }
+    assert_eq!(back, clients.len(), "returning clients that resumed");
+
+    // A client that never finishes its handshake is closed at the head deadline, and one that
+    // speaks plain HTTP to the TLS port fails its handshake; both are counted.
+    let started = Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf))
+        .await
+        .expect("closed by the gateway")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), plain.read(&mut buf)).await;
+    let timeouts = gw
+        .metric(
+            "portcullis_tls_handshake_failures_total",
+            &["reason=\"timeout\""],
+        )
+        .await;
+    let errors = gw
+        .metric(
+            "portcullis_tls_handshake_failures_total",
+            &["reason=\"error\""],
+        )
+        .await;
+    assert!(
+        timeouts >= 1.0 && errors >= 1.0,
+        "timeouts {timeouts}, errors {errors}"
+    );
+    drop(gw);
+
+    // Without a cache and tickets nothing resumes: the test above measures the settings.
+    let (addr, admin) = addrs();
+    let cfg = tls_config(
+        addr,
+        admin,
+        "watch_config: false",
+        &format!("{{ {pair}, session_cache: 0, session_tickets: false }}"),
+        &rest,
+    );
+    let _gw = Gateway::start_with(&cfg, addr, admin).await;
+    let c = resuming_client(&ca);
+    assert!(!resumed(&c, addr).await);
+    assert!(!resumed(&c, addr).await, "resumed without cache or tickets");
+}
