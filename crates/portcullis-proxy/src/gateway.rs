@@ -741,16 +741,20 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let route = ctx.route_name();
         let elapsed = ctx.started.elapsed();
-        m.requests
-            .with_label_values(&[
-                route,
-                method_label(req.method.as_str()),
-                &status_label(status),
-            ])
-            .inc();
-        m.latency
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        match ctx.runtime.route_metrics.get(m, ctx.route, route) {
+            Some(handles) => handles.observe(m, req.method.as_str(), status, seconds),
+            None => {
+                m.requests
+                    .with_label_values(&[
+                        route,
+                        method_label(req.method.as_str()),
+                        &status_label(status),
+                    ])
+                    .inc();
+                m.latency.with_label_values(&[route]).observe(seconds);
+            }
+        }
         if let Some(slot) = ctx.slot.take() {
             if let Some(upstream) = ctx.upstream_name() {
                 let failed = status == 0 || status >= 500;
