@@ -167,6 +167,12 @@ impl Gateway {
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
+    /// No downstream modules. Pingora's default adds a response-compression module at level 0
+    /// (off): it compresses nothing, yet costs every request a boxed context and two boxed
+    /// async header filters. Portcullis never compresses responses (nor does this change what
+    /// reaches the client: a module at level 0 passes headers and body through untouched).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             runtime: self.shared.runtime(),
