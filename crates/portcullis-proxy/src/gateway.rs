@@ -113,23 +113,23 @@ fn valid_request_id(v: &[u8]) -> bool {
 }
 
 /// The request host, lowercased, without port: from the absolute-form URI or the Host header.
+/// One allocation (the lowercase copy); runs on every request.
 fn request_host(req: &RequestHeader) -> Option<String> {
-    let raw = req.uri.host().map(str::to_owned).or_else(|| {
-        req.headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-    })?;
-    let host = if raw.starts_with('[') {
-        raw.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or(raw)
-    } else {
-        raw.split(':').next().unwrap_or("").to_owned()
+    let raw = match req.uri.host() {
+        Some(h) => h,
+        None => req.headers.get(http::header::HOST)?.to_str().ok()?,
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    let host: std::borrow::Cow<'_, str> = if raw.starts_with('[') {
+        match raw.find(']').and_then(|end| raw.get(..=end)) {
+            Some(h) => h.into(),
+            // An unclosed bracket: closed, as the route table would write it.
+            None => format!("{raw}]").into(),
+        }
+    } else {
+        raw.split(':').next().unwrap_or("").into()
+    };
+    let host = host.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 impl Gateway {
@@ -166,6 +166,12 @@ impl Gateway {
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
+
+    /// No downstream modules. Pingora's default adds a response-compression module at level 0
+    /// (off): it compresses nothing, yet costs every request a boxed context and two boxed
+    /// async header filters. Portcullis never compresses responses (nor does this change what
+    /// reaches the client: a module at level 0 passes headers and body through untouched).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -507,11 +513,10 @@ impl ProxyHttp for Gateway {
         // as Host, so it cannot pick another virtual host than the one the policy was for.
         crate::headers::to_origin_form(upstream)?;
         // X-Forwarded-For gets the hop this gateway saw: the TCP peer.
-        let client = ctx.peer_ip.map(|ip| ip.to_string());
         let host = upstream.headers.get(http::header::HOST).cloned();
         crate::headers::set_forwarding(
             upstream,
-            client.as_deref(),
+            ctx.peer_ip,
             if self.listener.tls { "https" } else { "http" },
             host.as_ref(),
         )?;
@@ -582,18 +587,27 @@ impl ProxyHttp for Gateway {
         for (name, value) in &ctx.admission.headers {
             resp.insert_header(*name, value.as_str())?;
         }
-        ctx.response_type = resp
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if resp
+        let dlp = ctx
+            .route
+            .and_then(|i| ctx.runtime.filters.get(i))
+            .and_then(|f| f.waf.as_ref())
+            .is_some_and(|w| w.response_inspect_limit() > 0);
+        if !dlp {
+            // Nothing will read the body: no content type to keep.
+            ctx.dlp_decided = true;
+        } else if resp
             .headers
             .get(http::header::CONTENT_ENCODING)
             .is_some_and(|v| v != "identity")
         {
             // A compressed body the backend sent anyway cannot be inspected; say so in the log.
             ctx.dlp_decided = true;
+        } else {
+            ctx.response_type = resp
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
         }
         if let Some(route) = ctx.route() {
             apply_response_ops(resp, &route.response_headers)?;
@@ -741,16 +755,20 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let route = ctx.route_name();
         let elapsed = ctx.started.elapsed();
-        m.requests
-            .with_label_values(&[
-                route,
-                method_label(req.method.as_str()),
-                &status_label(status),
-            ])
-            .inc();
-        m.latency
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        match ctx.runtime.route_metrics.get(m, ctx.route, route) {
+            Some(handles) => handles.observe(m, req.method.as_str(), status, seconds),
+            None => {
+                m.requests
+                    .with_label_values(&[
+                        route,
+                        method_label(req.method.as_str()),
+                        &status_label(status),
+                    ])
+                    .inc();
+                m.latency.with_label_values(&[route]).observe(seconds);
+            }
+        }
         if let Some(slot) = ctx.slot.take() {
             if let Some(upstream) = ctx.upstream_name() {
                 let failed = status == 0 || status >= 500;
@@ -861,5 +879,21 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.insert_header("host", "[::1]:80").unwrap();
         assert_eq!(request_host(&req).as_deref(), Some("[::1]"));
+    }
+
+    #[test]
+    fn host_edge_cases_keep_their_meaning() {
+        let with_host = |h: &str| {
+            let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+            req.insert_header("host", h).unwrap();
+            request_host(&req)
+        };
+        assert_eq!(with_host("Example.COM.").as_deref(), Some("example.com"));
+        assert_eq!(with_host("[::1").as_deref(), Some("[::1]"));
+        assert_eq!(with_host("[2001:DB8::1]").as_deref(), Some("[2001:db8::1]"));
+        assert_eq!(with_host(":80"), None);
+        assert_eq!(with_host("."), None);
+        let req = RequestHeader::build("GET", b"/", None).unwrap();
+        assert_eq!(request_host(&req), None);
     }
 }

@@ -1,6 +1,10 @@
 //! Header hygiene on the way upstream: hop-by-hop headers removed (RFC 9110 §7.6.1), the
 //! X-Forwarded-* family set from what the gateway saw.
 
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 
 use http::header::{CONNECTION, UPGRADE};
@@ -18,8 +22,6 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 ];
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes hop-by-hop headers, including every header named in `Connection`; keeps
 /// `Connection: upgrade` + `Upgrade` for protocol upgrades such as WebSocket.
@@ -117,11 +119,16 @@ pub(crate) fn client_behind_proxies(
 }
 
 /// Appends the client to X-Forwarded-For and sets X-Forwarded-Proto and X-Forwarded-Host.
+///
+/// Runs on every proxied request, so it spares allocations where Pingora's `insert_header`
+/// allows: header names as static bytes (written as before, lowercase), the proto as a static
+/// value, and without an inbound X-Forwarded-For (the usual case) the address formatted once,
+/// into the string the header value takes over.
 pub(crate) fn set_forwarding(
     req: &mut RequestHeader,
-    client: Option<&str>,
-    proto: &str,
-    host: Option<&http::HeaderValue>,
+    client: Option<IpAddr>,
+    proto: &'static str,
+    host: Option<&HeaderValue>,
 ) -> pingora::Result<()> {
     if let Some(client) = client {
         let mut existing = req
@@ -131,23 +138,53 @@ pub(crate) fn set_forwarding(
             .filter_map(|v| v.to_str().ok())
             .peekable();
         let value = if existing.peek().is_none() {
-            client.to_owned()
+            let mut value = String::with_capacity(15);
+            push_ip(&mut value, client);
+            value
         } else {
             let mut value = String::with_capacity(64);
             for hop in existing {
                 value.push_str(hop);
                 value.push_str(", ");
             }
-            value.push_str(client);
+            push_ip(&mut value, client);
             value
         };
-        req.insert_header(X_FORWARDED_FOR, value)?;
+        req.insert_header(Bytes::from_static(b"x-forwarded-for"), value)?;
     }
-    req.insert_header(X_FORWARDED_PROTO, proto)?;
+    req.insert_header(
+        Bytes::from_static(b"x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    )?;
     if let Some(host) = host {
-        req.insert_header(X_FORWARDED_HOST, host.clone())?;
+        req.insert_header(Bytes::from_static(b"x-forwarded-host"), host.clone())?;
     }
     Ok(())
+}
+
+/// Appends an address in its usual text form. IPv4 (the common case) by hand: `Display` for
+/// `Ipv4Addr` goes through the formatting machinery and costs about a microsecond per request.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -199,12 +236,43 @@ mod tests {
     fn appends_the_client_to_x_forwarded_for() {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.insert_header("x-forwarded-for", "203.0.113.9").unwrap();
-        set_forwarding(&mut req, Some("10.0.0.1"), "http", None).unwrap();
+        set_forwarding(&mut req, "10.0.0.1".parse().ok(), "http", None).unwrap();
         assert_eq!(
             req.headers.get("x-forwarded-for").unwrap(),
             "203.0.113.9, 10.0.0.1"
         );
         assert_eq!(req.headers.get("x-forwarded-proto").unwrap(), "http");
+    }
+
+    #[test]
+    fn formats_addresses_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "1.10.100.199",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
+    }
+
+    #[test]
+    fn starts_x_forwarded_for_with_the_client() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        set_forwarding(&mut req, "2001:db8::1".parse().ok(), "https", None).unwrap();
+        assert_eq!(req.headers.get("x-forwarded-for").unwrap(), "2001:db8::1");
+        assert_eq!(req.headers.get("x-forwarded-proto").unwrap(), "https");
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        set_forwarding(&mut req, None, "http", None).unwrap();
+        assert!(!req.headers.contains_key("x-forwarded-for"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the gateway, in one registry served on the admin listener.
 
+use std::sync::OnceLock;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -263,20 +265,106 @@ pub(crate) fn render_family(
     }
 }
 
+/// The method labels, in the order of [`method_index`]; unknown methods are folded into `OTHER`.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+
+/// The position of a method's label in [`METHODS`].
+fn method_index(method: &str) -> usize {
+    METHODS[..METHODS.len() - 1]
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(METHODS.len() - 1)
+}
+
 /// A bounded label for the request method (unknown methods are folded into `OTHER`).
 #[must_use]
 pub(crate) fn method_label(method: &str) -> &'static str {
-    match method {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        "OPTIONS" => "OPTIONS",
-        "CONNECT" => "CONNECT",
-        "TRACE" => "TRACE",
-        _ => "OTHER",
+    METHODS
+        .get(method_index(method))
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// Statuses whose request counters a route keeps at hand (others are looked up by label).
+const STATUSES: [u16; 15] = [
+    0, 200, 204, 301, 302, 304, 400, 401, 403, 404, 429, 500, 502, 503, 504,
+];
+
+/// The metric handles of one route, resolved on first use: a request then increments atomics
+/// instead of hashing its label set and taking the metric family's lock. The series are the ones
+/// `with_label_values` gives (same names and labels), created only when first counted.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    route: String,
+    latency: Histogram,
+    /// `requests{route, method, status}`, by method index and position in [`STATUSES`].
+    requests: Box<[OnceLock<IntCounter>]>,
+}
+
+impl RouteMetrics {
+    fn new(metrics: &Metrics, route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            latency: metrics.latency.with_label_values(&[route]),
+            requests: (0..METHODS.len() * STATUSES.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// Counts one finished request and its latency.
+    pub(crate) fn observe(&self, metrics: &Metrics, method: &str, status: u16, seconds: f64) {
+        let m = method_index(method);
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .and_then(|s| self.requests.get(m * STATUSES.len() + s));
+        let label = METHODS.get(m).copied().unwrap_or("OTHER");
+        match slot {
+            Some(cell) => cell
+                .get_or_init(|| {
+                    metrics
+                        .requests
+                        .with_label_values(&[&self.route, label, &status_label(status)])
+                })
+                .inc(),
+            None => metrics
+                .requests
+                .with_label_values(&[&self.route, label, &status_label(status)])
+                .inc(),
+        }
+        self.latency.observe(seconds);
+    }
+}
+
+/// The metric handles of every route of one runtime generation (and of `none`, for requests no
+/// route matched), each resolved when the route first finishes a request.
+#[derive(Debug)]
+pub(crate) struct RouteMetricsCache {
+    routes: Box<[OnceLock<RouteMetrics>]>,
+}
+
+impl RouteMetricsCache {
+    /// An empty cache for `routes` routes.
+    pub(crate) fn new(routes: usize) -> Self {
+        Self {
+            routes: (0..=routes).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The handles of route `index` (None: no route, labelled `none`) named `name`.
+    pub(crate) fn get(
+        &self,
+        metrics: &Metrics,
+        index: Option<usize>,
+        name: &str,
+    ) -> Option<&RouteMetrics> {
+        let slot = index.unwrap_or(self.routes.len().saturating_sub(1));
+        self.routes
+            .get(slot)
+            .map(|cell| cell.get_or_init(|| RouteMetrics::new(metrics, name)))
     }
 }
 
@@ -300,5 +388,42 @@ pub(crate) fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
         503 => "503".into(),
         504 => "504".into(),
         other => other.to_string().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_handles_count_into_the_series_label_lookups_name() {
+        let m = Metrics::new().unwrap();
+        let cache = RouteMetricsCache::new(2);
+        let orders = cache.get(&m, Some(1), "orders").unwrap();
+        orders.observe(&m, "GET", 200, 0.001);
+        orders.observe(&m, "GET", 200, 0.001);
+        orders.observe(&m, "BREW", 418, 0.002);
+        cache
+            .get(&m, None, "none")
+            .unwrap()
+            .observe(&m, "POST", 404, 0.0);
+        assert!(cache.get(&m, Some(3), "beyond").is_none());
+        // Only what was counted exists: nothing is created ahead of time.
+        let text = String::from_utf8(m.render()).unwrap();
+        assert_eq!(text.matches("portcullis_requests_total{").count(), 3);
+        let count = |labels: &[&str]| m.requests.with_label_values(labels).get();
+        assert_eq!(count(&["orders", "GET", "200"]), 2);
+        assert_eq!(count(&["orders", "OTHER", "418"]), 1);
+        assert_eq!(count(&["none", "POST", "404"]), 1);
+        let latency = m.latency.with_label_values(&["orders"]);
+        assert_eq!(latency.get_sample_count(), 3);
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("TRACE"), "TRACE");
+        assert_eq!(method_label("OTHER"), "OTHER");
+        assert_eq!(method_label("PROPFIND"), "OTHER");
     }
 }

@@ -8,6 +8,7 @@ use portcullis_config::Config;
 use portcullis_ratelimit::{Abuse, Concurrency, IpLists, RateLimitError, RateLimiter};
 use portcullis_upstream::{PoolSet, UpstreamError};
 
+use crate::metrics::RouteMetricsCache;
 use crate::routing::RouteTable;
 
 /// Why a validated config could not be turned into a runtime.
@@ -136,6 +137,8 @@ pub struct Runtime {
     pub filters: Vec<RouteFilters>,
     /// IP lists, bans and in-flight limits.
     pub protection: Protection,
+    /// Per-route metric handles, resolved on first use.
+    pub(crate) route_metrics: RouteMetricsCache,
 }
 
 impl Runtime {
@@ -192,6 +195,7 @@ impl Runtime {
             .collect::<Result<Vec<_>, BuildError>>()?;
         Ok(Runtime {
             generation: previous.map_or(1, |p| p.generation + 1),
+            route_metrics: RouteMetricsCache::new(routes.routes().len()),
             config: Arc::new(config),
             routes,
             pools,
