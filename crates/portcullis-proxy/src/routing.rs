@@ -1,5 +1,5 @@
-//! The route table: routes in the config's documented order, indexed by host and by the first
-//! path segment so a lookup does not scan routes that cannot match.
+//! The route table: routes in the config's documented order, indexed by host, exact path and
+//! first path segment of a prefix, so a lookup does not scan routes that cannot match.
 //!
 //! The index only narrows the candidates; every candidate is still checked in full, and the
 //! candidate lists are merged in table order, so the first matching route wins exactly as in a
@@ -37,19 +37,32 @@ pub struct RouteTable {
     any_host: PathIndex,
 }
 
-/// Groups below this size are not split by path segment: scanning a few routes is cheaper than
-/// hashing the segment.
+/// Groups below this size are not split by path: scanning a few routes is cheaper than hashing
+/// the path.
 const SPLIT_AT: usize = 8;
 
-/// The routes of one host group (ascending table indices), split by the first segment of their
-/// `path_exact` / `path_prefix`.
+/// The routes of one host group (ascending table indices), split by their `path_exact` and by
+/// the first segment of their `path_prefix`.
 #[derive(Debug, Default)]
 struct PathIndex {
-    /// Routes whose path condition can only hold when the request's first path segment is the
-    /// key (`/api/x` and `/api` are under `api`, `/` exact under the empty segment).
+    /// `path_exact` routes by their path.
+    exact: HashMap<Box<str>, Vec<usize>>,
+    /// `path_prefix` routes that can only match when the request's first path segment is the key
+    /// (`/api/x`, `/api/` and `/api` are under `api`).
     by_segment: HashMap<Box<str>, Vec<usize>>,
     /// Routes to check whatever the path: regex paths, no path, `path_prefix: /`, small groups.
     always: Vec<usize>,
+}
+
+/// Where [`PathIndex`] files a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathKey<'a> {
+    /// Only a request with exactly this path can match.
+    Exact(&'a str),
+    /// Only a request whose first path segment is this can match.
+    Segment(&'a str),
+    /// Any path may match.
+    Any,
 }
 
 impl PathIndex {
@@ -60,7 +73,7 @@ impl PathIndex {
         }
     }
 
-    /// Moves routes out of `always` into segment buckets, once the group is complete.
+    /// Moves routes out of `always` into the path maps, once the group is complete.
     fn split(&mut self, routes: &[Route]) {
         if self.always.len() < SPLIT_AT {
             return;
@@ -69,35 +82,45 @@ impl PathIndex {
         for &i in &self.always {
             match routes
                 .get(i)
-                .and_then(|r| segment_key(r.matcher.path.as_ref()))
+                .map_or(PathKey::Any, |r| path_key(r.matcher.path.as_ref()))
             {
-                Some(seg) => self.by_segment.entry(seg.into()).or_default().push(i),
-                None => always.push(i),
+                PathKey::Exact(p) => self.exact.entry(p.into()).or_default().push(i),
+                PathKey::Segment(seg) => self.by_segment.entry(seg.into()).or_default().push(i),
+                PathKey::Any => always.push(i),
             }
         }
         self.always = always;
         self.always.shrink_to_fit();
     }
 
-    /// Pushes this group's candidate lists for a request whose first segment is `seg`.
-    fn candidates<'a>(&'a self, seg: Option<&str>, out: &mut Lists<'a>) {
+    /// Pushes this group's candidate lists for a request with `path`, whose first segment is
+    /// `seg`.
+    fn candidates<'a>(&'a self, path: &str, seg: Option<&str>, out: &mut Lists<'a>) {
         out.push(&self.always);
+        if self.exact.is_empty() && self.by_segment.is_empty() {
+            return; // not split (a small group), or nothing but `Any` routes: no hashing
+        }
         if let Some(list) = seg.and_then(|s| self.by_segment.get(s)) {
+            out.push(list);
+        }
+        if let Some(list) = self.exact.get(path) {
             out.push(list);
         }
     }
 }
 
-/// The first-segment key a route's path condition pins, if any. A request can only satisfy
-/// `path_exact: /a/b` or `path_prefix: /a/b` (`/a`, `/a/`) if its own first segment is `a`:
-/// prefixes match at a segment boundary, so `/a` cannot match `/ab`.
-fn segment_key(path: Option<&PathMatch>) -> Option<&str> {
-    match path? {
-        PathMatch::Exact(p) => first_segment(p),
+/// What a route's path condition pins. A request can only satisfy `path_prefix: /a/b` (or `/a`,
+/// `/a/`) if its own first segment is `a`: prefixes match at a segment boundary, so `/a` cannot
+/// match `/ab`.
+fn path_key(path: Option<&PathMatch>) -> PathKey<'_> {
+    match path {
+        Some(PathMatch::Exact(p)) => PathKey::Exact(p),
         // `/` matches every path; anything else starting with `/` pins its first segment
         // (`/a` matches `/a` and `/a/..`; `/a/` and `/a/b` contain the boundary themselves).
-        PathMatch::Prefix(p) if p != "/" => first_segment(p),
-        PathMatch::Prefix(_) | PathMatch::Regex(_) => None,
+        Some(PathMatch::Prefix(p)) if p != "/" => {
+            first_segment(p).map_or(PathKey::Any, PathKey::Segment)
+        }
+        Some(PathMatch::Prefix(_) | PathMatch::Regex(_)) | None => PathKey::Any,
     }
 }
 
@@ -211,23 +234,23 @@ impl RouteTable {
     pub fn lookup(&self, q: &RouteQuery<'_>) -> Option<usize> {
         let seg = first_segment(q.path);
         let mut lists = Lists::new();
-        self.any_host.candidates(seg, &mut lists);
+        self.any_host.candidates(q.path, seg, &mut lists);
         if let Some(host) = q.host {
             if let Some(index) = self.exact_hosts.get(host) {
-                index.candidates(seg, &mut lists);
+                index.candidates(q.path, seg, &mut lists);
             }
             if !self.wildcard.is_empty() {
                 // `*.example.com` (stored `.example.com`) matches a host with at least one label
                 // before the suffix: every suffix starting at a dot after position 0.
                 for (at, _) in host.match_indices('.').filter(|(at, _)| *at > 0) {
                     if let Some(index) = host.get(at..).and_then(|s| self.wildcard.get(s)) {
-                        index.candidates(seg, &mut lists);
+                        index.candidates(q.path, seg, &mut lists);
                     }
                 }
             }
             for (suffix, index) in &self.wildcard_odd {
                 if host.len() > suffix.len() && host.ends_with(suffix.as_str()) {
-                    index.candidates(seg, &mut lists);
+                    index.candidates(q.path, seg, &mut lists);
                 }
             }
         }
@@ -599,10 +622,9 @@ mod tests {
                 assert_eq!(t.lookup(&q), want, "set {set}: {q:?}");
                 checked += 1;
                 matched += usize::from(want.is_some());
-                by_segment +=
-                    usize::from(want.is_some_and(|i| {
-                        segment_key(t.routes()[i].matcher.path.as_ref()).is_some()
-                    }));
+                by_segment += usize::from(want.is_some_and(|i| {
+                    path_key(t.routes()[i].matcher.path.as_ref()) != PathKey::Any
+                }));
             }
         }
         // Hits, misses and wins by segment-indexed routes all occur: the comparison is not vacuous.
