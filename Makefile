@@ -28,7 +28,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke fuzz bench soak clean
+.PHONY: run test deps-build deps-test deps-bench build release fmt-check lint unit doc check-conf fuzz-smoke fuzz bench bench-reload soak clean
 
 deps-build:
 	$(call apt_install,$(BUILD_TOOLS))
@@ -88,6 +88,12 @@ deploy-check: build
 ## docs/performance.md.
 bench: deps-bench
 	bench/run.sh
+
+## make bench-reload: the release gateway with a 10 000-route config at a fixed request rate, with
+## and without reloads of that config (bench/reload10k.sh, ~75 s; RELOAD_* variables tune it):
+## reload durations, p50/p99/p99.9 and errors; report in bench/out/reload10k-*.json.
+bench-reload: deps-bench
+	bench/reload10k.sh
 
 ## make soak: the release gateway with auth, limits (Redis too) and WAF under mixed traffic for
 ## SOAK_SECONDS (default 300), with reloads; fails on errors, a death or RSS growth

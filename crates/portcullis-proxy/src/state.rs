@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -148,16 +148,20 @@ impl Shared {
             .reload_duration
             .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(generation) => {
+            Ok(done) => {
                 *last_digest = digest;
+                drop(last_digest);
                 self.metrics.reloads.with_label_values(&["ok"]).inc();
                 self.metrics.last_reload_success.set(unix_now());
                 tracing::info!(
-                    generation,
+                    generation = done.generation,
                     elapsed_ms = started.elapsed().as_millis() as u64,
+                    load_ms = done.load.as_millis() as u64,
+                    build_ms = done.build.as_millis() as u64,
                     "config reloaded"
                 );
-                Ok(Some(generation))
+                retire(done.previous);
+                Ok(Some(done.generation))
             }
             Err(e) => {
                 self.metrics.reloads.with_label_values(&["failed"]).inc();
@@ -175,8 +179,10 @@ impl Shared {
         }
     }
 
-    fn try_reload(&self) -> Result<u64, ReloadError> {
+    fn try_reload(&self) -> Result<Reloaded, ReloadError> {
+        let load_started = Instant::now();
         let config = portcullis_config::load_path(&self.config_path)?;
+        let load = load_started.elapsed();
         let previous = self.runtime.load_full();
         let old = &previous.config;
         // `trusted_proxies`, `keepalive_timeout` and `client_body_timeout` are read per request
@@ -195,13 +201,56 @@ impl Shared {
         }
         // Staged first: a certificate rustls refuses fails the whole reload, old ones keep serving.
         let tls = self.tls.stage(&config)?;
+        let build_started = Instant::now();
         let runtime = Runtime::build(config, Some(&previous), &self.filters)?;
+        let build = build_started.elapsed();
         let generation = runtime.generation;
         self.runtime.store(Arc::new(runtime));
         self.tls.commit(tls);
         // Forget health series of pools that no longer exist; the health checker refills them.
         self.metrics.backend_healthy.reset();
-        Ok(generation)
+        Ok(Reloaded {
+            generation,
+            load,
+            build,
+            previous,
+        })
+    }
+}
+
+/// A successful reload: what the log line reports, and the runtime it replaced.
+struct Reloaded {
+    generation: u64,
+    /// Reading, parsing and validating the files (regexes compiled here).
+    load: Duration,
+    /// Compiling the runtime: route table, pools, filters.
+    build: Duration,
+    previous: Arc<Runtime>,
+}
+
+/// How long the reload thread waits for requests of the replaced generation before leaving the
+/// last of them to free it.
+const RETIRE_WAIT: Duration = Duration::from_secs(10);
+
+/// Frees a replaced runtime on a thread of its own once requests that started on it have
+/// finished. Freeing a big generation (10 000 routes, thousands of compiled regexes) is real
+/// work; without this the last request to finish on the old generation would do it on a worker
+/// thread, in front of every request queued behind it. Requests that outlive
+/// `RETIRE_WAIT` (long polls, WebSockets) still free it themselves. The reload thread does not
+/// wait, so the next reload is not delayed.
+fn retire(previous: Arc<Runtime>) {
+    let spawned = std::thread::Builder::new()
+        .name("retire".into())
+        .spawn(move || {
+            let deadline = Instant::now() + RETIRE_WAIT;
+            while Arc::strong_count(&previous) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drop(previous);
+        });
+    if let Err(e) = spawned {
+        // The runtime was moved into the closure and freed with it: the last request frees it.
+        tracing::warn!(error = %e, "cannot start a thread to free the replaced config");
     }
 }
 
