@@ -168,9 +168,10 @@ pub(crate) struct SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let set = self.certs.load();
-        // Pingora fixes the listener's versions at 1.2 and 1.3; a client offering no TLS 1.3
-        // suite cannot negotiate 1.3, so `min_version: "1.3"` refuses it here (rustls picks 1.3
-        // whenever the client supports it).
+        // The listener's rustls config offers 1.2 and 1.3 for its whole life (see
+        // `termination`); a client offering no TLS 1.3 suite cannot negotiate 1.3, so
+        // `min_version: "1.3"` refuses it here, where it reloads (rustls picks 1.3 whenever the
+        // client supports it).
         if set.tls13_only
             && !hello
                 .cipher_suites()
