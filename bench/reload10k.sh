@@ -9,14 +9,18 @@
 # What it does: generates a config of RELOAD_ROUTES routes in four shapes (exact hosts, one host
 # with many path prefixes, regex paths, wildcard hosts) plus a marker route whose direct response
 # names the config generation, checks it with `portcullis check`, starts an nginx backend and the
-# release gateway (directory watch on), then drives `GET /svcNNNN/items` (a route in the middle of
-# the table) with oha at a fixed rate (open loop, latency-corrected), twice:
+# release gateway (directory watch on; the gateway pinned to one core, nginx, oha and the driver
+# to the other, as bench/run.sh does), writes every later generation aside, then drives
+# `GET /svcNNNN/items` (a route in the middle of the table) with oha at a fixed rate (open loop,
+# latency-corrected), twice:
 #   1. baseline: RELOAD_DURATION seconds without reloads;
-#   2. reloads:  RELOAD_DURATION seconds while RELOAD_COUNT config changes are written (atomic
-#      rename, as a ConfigMap update does), evenly spaced; after each, it waits until the marker
-#      route answers with the new generation.
+#   2. reloads:  RELOAD_DURATION seconds while bench/reload_driver.py renames RELOAD_COUNT
+#      pre-written configs into the watched directory (atomic, as a ConfigMap update is), evenly
+#      spaced; after each, it polls the marker route until it answers the new generation.
+# In both runs the driver polls the marker at the same cadence over one keep-alive connection, and
+# no config is generated inside the measured window (that used to compete with the gateway).
 # It reports each reload's duration as the gateway logs it (`elapsed_ms` of `config reloaded`,
-# the same time `portcullis_config_reload_duration_seconds` observes), the time from the write to
+# the same time `portcullis_config_reload_duration_seconds` observes), the time from the rename to
 # the new routes answering (includes `reload_debounce`), p50/p99/p99.9 and errors of both runs,
 # and writes bench/out/reload10k-STAMP.json.
 #
@@ -25,8 +29,9 @@
 #   RELOAD_RATE [1000] req/s   RELOAD_CONNS [20] oha connections
 #   RELOAD_DEBOUNCE [100ms] server.reload_debounce of the generated config
 #   RELOAD_BASE_PORT [28080] ports BASE..BASE+2 on 127.0.0.1
+#   RELOAD_PIN [1] pin with taskset (0: no pinning)   RELOAD_PROXY_CPU [1]   RELOAD_LOAD_CPU [0]
 #   PORTCULLIS_BIN [target/release/portcullis] built with `cargo build --release -j2` if missing
-# Needs nginx, oha, curl, python3 (make deps-bench).
+# Needs nginx, oha, curl, python3, taskset (make deps-bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,9 +46,12 @@ DEBOUNCE=${RELOAD_DEBOUNCE:-100ms}
 BASE=${RELOAD_BASE_PORT:-28080}
 BACKEND_PORT=$BASE PROXY_PORT=$((BASE + 1)) ADMIN_PORT=$((BASE + 2))
 BIN=${PORTCULLIS_BIN:-$ROOT/target/release/portcullis}
+PIN=${RELOAD_PIN:-1}
+PROXY_CPU=${RELOAD_PROXY_CPU:-1}
+LOAD_CPU=${RELOAD_LOAD_CPU:-0}
 
 export PATH="$PATH:/usr/sbin"
-for cmd in nginx oha curl python3; do
+for cmd in nginx oha curl python3 taskset; do
   command -v "$cmd" >/dev/null 2>&1 ||
     { echo "reload10k: $cmd is missing (make deps-bench installs nginx and oha)" >&2; exit 2; }
 done
@@ -85,9 +93,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- config: RELOAD_ROUTES routes; generation G only changes the marker route's answer ----------
-gen_config() { # generation -> $TMP/conf/gateway.yaml, written atomically (rename in the directory)
+gen_config() { # generation file: the config of that generation
   python3 - "$ROUTES" "$1" "$PROXY_PORT" "$ADMIN_PORT" "$BACKEND_PORT" "$DEBOUNCE" \
-    >"$TMP/next.yaml" <<'PY'
+    >"$2" <<'PY'
 import sys
 n, gen, port, admin, backend, debounce = sys.argv[1:]
 n, q = int(n), int(n) // 4
@@ -114,16 +122,21 @@ shapes = [
 for i in range(n - 1):
     print(f"  - {{ name: r{i}, upstream: backend, match: {shapes[i % 4](i // 4)} }}")
 PY
-  mv "$TMP/next.yaml" "$TMP/conf/gateway.yaml"
+}
+
+on_cpu() { # cpu command...: exec'd pinned to one core unless RELOAD_PIN=0 (call it in a subshell
+  # or with &, so that $! is the process itself)
+  local cpu=$1; shift
+  if [ "$PIN" = 1 ]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi
 }
 
 # --- processes -----------------------------------------------------------------------------------
 sed -e "s|@TMP@|$TMP|g" -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" "$BENCH/templates/backend-nginx.conf" \
   >"$TMP/backend.conf"
-nginx -p "$TMP" -c "$TMP/backend.conf" >"$TMP/backend.log" 2>&1 &
+on_cpu "$LOAD_CPU" nginx -p "$TMP" -c "$TMP/backend.conf" >"$TMP/backend.log" 2>&1 &
 PID[backend]=$!
 
-gen_config 1
+gen_config 1 "$TMP/conf/gateway.yaml"
 echo "reload10k: $(grep -c '^  - ' "$TMP/conf/gateway.yaml") routes, $(wc -c <"$TMP/conf/gateway.yaml") bytes"
 t0=$(date +%s%N)
 "$BIN" check --config "$TMP/conf" >"$TMP/check.log" 2>&1 ||
@@ -132,7 +145,7 @@ CHECK_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "reload10k: portcullis check: ok in $CHECK_MS ms"
 
 t0=$(date +%s%N)
-"$BIN" run --config "$TMP/conf" >"$TMP/gateway.log" 2>&1 &
+on_cpu "$PROXY_CPU" "$BIN" run --config "$TMP/conf" >"$TMP/gateway.log" 2>&1 &
 PID[gateway]=$!
 
 marker() { curl -fsS --max-time 1 -H 'Host: marker.bench' "http://127.0.0.1:$PROXY_PORT/generation" 2>/dev/null || true; }
@@ -158,7 +171,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Host: $TARGET_HOST" "$URL")
 echo "reload10k: gateway serving after $START_MS ms (start + first build); load target $TARGET_HOST$TARGET_PATH"
 
 run_load() { # name seconds: oha at RATE req/s into $TMP/NAME.json (summary line)
-  oha --no-tui --output-format json -z "$2s" -q "$RATE" -c "$CONNS" --latency-correction \
+  on_cpu "$LOAD_CPU" oha --no-tui --output-format json -z "$2s" -q "$RATE" -c "$CONNS" --latency-correction \
     --disable-compression -w -t 5s -H "Host: $TARGET_HOST" "$URL" >"$TMP/$1.oha.json" 2>>"$TMP/oha.log" &
   LOADGEN=$!
 }
@@ -168,26 +181,24 @@ finish_load() { # name
   python3 "$BENCH/oha_json.py" "$TMP/$1.oha.json" >"$TMP/$1.json"
 }
 
+# Every later generation is written now, outside the watched directory: the measured window then
+# holds renames only, no config generation competing with the gateway for the CPU.
+mkdir -p "$TMP/staged"
+for gen in $(seq 2 $((COUNT + 1))); do gen_config "$gen" "$TMP/staged/$gen.yaml"; done
+
+# One driver process per run (bench/reload_driver.py): renames and marker polls over one
+# keep-alive connection; the baseline run polls at the same cadence without renaming.
 LOAD_AVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "reload10k: baseline, $DURATION s at $RATE req/s without reloads"
 run_load baseline "$DURATION"
+(on_cpu "$LOAD_CPU" python3 "$BENCH/reload_driver.py" "$TMP" "$COUNT" "$DURATION" "$PROXY_PORT" --dry)
 finish_load baseline
 
 echo "reload10k: $DURATION s at $RATE req/s with $COUNT reloads"
 reloaded_before=$(grep -c '"config reloaded"' "$TMP/gateway.log" || true)
 run_load reloads "$DURATION"
-LOAD_START=$(date +%s%N)
-gap_ns=$(( DURATION * 1000000000 / (COUNT + 1) ))
-: >"$TMP/visible.txt"
-for k in $(seq 1 "$COUNT"); do
-  # evenly spaced, the first after one gap (the load is running by then)
-  while [ $(( $(date +%s%N) - LOAD_START )) -lt $(( k * gap_ns )) ]; do sleep 0.02; done
-  gen=$((k + 1))
-  w0=$(date +%s%N)
-  gen_config "$gen"
-  wait_marker "$gen"
-  echo $(( ($(date +%s%N) - w0) / 1000000 )) >>"$TMP/visible.txt"
-done
+(on_cpu "$LOAD_CPU" python3 "$BENCH/reload_driver.py" "$TMP" "$COUNT" "$DURATION" "$PROXY_PORT") ||
+  { kill -0 "${PID[gateway]}" 2>/dev/null || { echo "reload10k: gateway exited:" >&2; cat "$TMP/gateway.log" >&2; }; exit 1; }
 finish_load reloads
 LOAD_AVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

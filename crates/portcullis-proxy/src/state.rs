@@ -242,6 +242,7 @@ fn retire(previous: Arc<Runtime>) {
     let spawned = std::thread::Builder::new()
         .name("retire".into())
         .spawn(move || {
+            crate::reload::yield_cpu_to_requests();
             let deadline = Instant::now() + RETIRE_WAIT;
             while Arc::strong_count(&previous) > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));

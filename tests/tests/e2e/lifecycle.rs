@@ -159,6 +159,58 @@ async fn reload_under_load_loses_nothing_and_bad_reload_keeps_old_config() {
     assert_eq!(r.headers().get("x-config").unwrap(), "two");
 }
 
+/// Memory and CPU priority (docs/operations.md): the process opts out of transparent huge pages,
+/// and the thread that rebuilds a config on reload runs below the request threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_huge_pages_and_reloads_run_below_request_threads() {
+    let a = Backend::start("a").await;
+    let gw = Gateway::start(&format!("{}{}", pool(&[(&a, 1)], ""), routes("one"))).await;
+    let proc_dir = format!("/proc/{}", gw.pid());
+    let status = std::fs::read_to_string(format!("{proc_dir}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().eq(["THP_enabled:", "0"])),
+        "transparent huge pages not disabled:\n{status}"
+    );
+    // Thread name -> nice value (field 19 of /proc/PID/task/TID/stat; the name in field 2 may
+    // hold spaces, so count from the last ')').
+    let mut nice = std::collections::HashMap::new();
+    for task in std::fs::read_dir(format!("{proc_dir}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.join("comm")),
+            std::fs::read_to_string(task.join("stat")),
+        ) else {
+            continue; // a thread that ended meanwhile
+        };
+        let (_, fields) = stat.rsplit_once(')').unwrap();
+        let value: i32 = fields.split_whitespace().nth(16).unwrap().parse().unwrap();
+        nice.insert(comm.trim_end().to_string(), value);
+    }
+    assert_eq!(nice.get("reloader"), Some(&10), "{nice:?}");
+    assert_eq!(nice.get("listener public"), Some(&0), "{nice:?}");
+    // A reload on that thread still completes.
+    let c = client();
+    let tag = |r: reqwest::Response| r.headers()["x-config"].to_str().unwrap().to_string();
+    assert_eq!(tag(c.get(gw.url("/")).send().await.unwrap()), "one");
+    gw.write_config(&base_config(
+        gw.addr,
+        gw.admin,
+        &format!("{}{}", pool(&[(&a, 1)], ""), routes("two")),
+    ));
+    gw.signal(Signal::SIGHUP);
+    let start = Instant::now();
+    while tag(c.get(gw.url("/")).send().await.unwrap()) != "two" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "not reloaded: {}",
+            gw.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_watch_picks_up_a_new_file() {
     let a = Backend::start("a").await;

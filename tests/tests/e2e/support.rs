@@ -408,6 +408,11 @@ impl Gateway {
         std::fs::rename(&tmp, self.dir.path().join("gateway.yaml")).expect("rename config");
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends a signal to the process.
     pub(crate) fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = self.child.as_ref().expect("running").id();
