@@ -322,11 +322,21 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                 // SQL ends a number where its digits end: `1.union`, `3.2union`, `1e1and`
                 // are a number and a keyword to the database.
                 let lit = number_len(b.get(i..i + n).unwrap_or_default());
-                if lit < n && glued_keyword(s.get(i + lit..i + n).unwrap_or_default()) {
+                let rest = s.get(i + lit..i + n).unwrap_or_default();
+                let mut suffixed = false;
+                if lit < n && glued_keyword(rest) {
                     n = lit;
+                } else if lit < n
+                    && rest.starts_with(['f', 'd'])
+                    && glued_keyword(rest.get(1..).unwrap_or_default())
+                {
+                    // `1funion`: Oracle's float and double suffixes end the number too.
+                    n = lit + 1;
+                    suffixed = true;
                 }
                 let text = s.get(i..i + n).unwrap_or_default();
-                let numeric = text.starts_with("0x")
+                let numeric = suffixed
+                    || text.starts_with("0x")
                     || text.starts_with("0b")
                     || text
                         .bytes()
@@ -339,13 +349,18 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                 i += n.max(1);
             }
             b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                let n = 1 + b
+                let mut n = 1 + b
                     .get(i + 1..)
                     .unwrap_or_default()
                     .iter()
                     .take_while(|x| x.is_ascii_alphanumeric())
                     .count();
-                push(&mut toks, Kind::Num, "");
+                // `.1or`: a number (SQL allows the leading dot) glued to a keyword.
+                let lit = number_len(b.get(i..i + n).unwrap_or_default());
+                if lit < n && glued_keyword(s.get(i + lit..i + n).unwrap_or_default()) {
+                    n = lit;
+                }
+                push(&mut toks, Kind::Num, s.get(i..i + n).unwrap_or_default());
                 i += n;
             }
             b'@' => {
@@ -583,6 +598,15 @@ fn judge(toks: &[Token<'_>], quote: Option<u8>) -> Option<&'static str> {
             Kind::Semi if is_kw(next, STACKED) && stacked(&t, i + 1) => {
                 return Some("stacked query")
             }
+            // `10;drop members --`: a name dropped as the last statement, the rest commented out.
+            Kind::Semi
+                if trailing_comment
+                    && is_kw(next, &["drop", "truncate"])
+                    && after.is_some_and(|x| x.kind == Kind::Word)
+                    && i + 3 == t.len() =>
+            {
+                return Some("stacked query")
+            }
             Kind::Func
                 if DANGEROUS_FUNCS.contains(&tok.text)
                     || SQL_SPECIFIC_FUNCS.contains(&tok.text) =>
@@ -685,6 +709,14 @@ fn judge(toks: &[Token<'_>], quote: Option<u8>) -> Option<&'static str> {
             }
             _ => {}
         }
+    }
+    // `and connection_id()=connection_id()`: a value that is only a logic operator and a
+    // comparison of one operand with itself, which is always true.
+    if t.first()
+        .is_some_and(|x| x.kind == Kind::Logic && x.text != "!" && x.text != "not")
+        && self_comparison(&t, 1)
+    {
+        return Some("boolean expression");
     }
     for i in start..t.len() {
         let tok = t.get(i).copied();
@@ -1157,6 +1189,58 @@ fn tautology(t: &[&Token<'_>], i: usize) -> bool {
     }
 }
 
+/// The end of the operand starting at `i`: a value, a dotted name or a call with its arguments.
+fn operand_end(t: &[&Token<'_>], i: usize) -> Option<usize> {
+    let a = t.get(i)?;
+    if !is_value(a) || a.kind == Kind::LParen {
+        return None;
+    }
+    let mut j = i + 1;
+    while t.get(j).is_some_and(|x| x.kind == Kind::Dot) && t.get(j + 1).is_some() {
+        j += 2;
+    }
+    if a.kind == Kind::Func && t.get(j).is_some_and(|x| x.kind == Kind::LParen) {
+        let mut depth = 0usize;
+        while let Some(x) = t.get(j) {
+            match x.kind {
+                Kind::LParen => depth += 1,
+                Kind::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            j += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+        if depth > 0 {
+            return None;
+        }
+    }
+    Some(j)
+}
+
+/// From `i` to the end: `x = x` with the same operand on both sides (`=`, `like`, `<=>`...).
+fn self_comparison(t: &[&Token<'_>], i: usize) -> bool {
+    let Some(j) = operand_end(t, i) else {
+        return false;
+    };
+    if !t.get(j).is_some_and(|x| {
+        x.kind == Kind::Compare
+            && matches!(x.text, "=" | "==" | "<=>" | ">=" | "<=" | "like" | "is")
+    }) {
+        return false;
+    }
+    let (Some(left), Some(right)) = (t.get(i..j), t.get(j + 1..)) else {
+        return false;
+    };
+    !right.is_empty()
+        && left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .all(|(a, b)| a.kind == b.kind && a.text.eq_ignore_ascii_case(b.text))
+}
+
 /// `select <list> from <name>` with a list that looks like columns, not prose.
 fn select_statement(t: &[&Token<'_>], i: usize) -> bool {
     let mut j = i + 1;
@@ -1311,6 +1395,26 @@ mod tests {
         assert!(sqli("-42 union"));
         assert!(sqli("ALL(SELECT 2) - 2 UNION ALL --"));
         assert!(sqli("5\u{fffd}union\u{fffd}select\u{fffd}6--"));
+        assert!(sqli(".5xor-now()--"));
+        assert!(sqli("7dunion select 8"));
+    }
+
+    #[test]
+    fn detects_self_comparisons_and_dropped_names() {
+        assert!(sqli("or user()=user()"));
+        assert!(sqli("&& db.version(3) like db.version(3)"));
+        assert!(sqli("and pi()=pi() "));
+        assert!(sqli("12;drop orders --"));
+    }
+
+    #[test]
+    fn passes_near_misses_of_self_comparisons_and_glued_numbers() {
+        assert!(!sqli("and user()=admin()"));
+        assert!(!sqli("or so = so-so"));
+        assert!(!sqli("and then the price = the price of gold"));
+        assert!(!sqli("pages 3d printed .5mm nozzle"));
+        assert!(!sqli("open 10; drop by any time"));
+        assert!(!sqli("v2.5for windows"));
     }
 
     #[test]

@@ -376,7 +376,18 @@ fn attribute_breakout(s: &str) -> bool {
         {
             j += 1;
         }
-        if j == i + 1 || b.get(j..j + 2) != Some(b"on") {
+        if j == i + 1 {
+            return false;
+        }
+        // `' style=x:expression(..)`: a new style attribute that runs script.
+        if b.get(j..j + 5) == Some(b"style") {
+            let mut k = j + 5;
+            while b.get(k).is_some_and(u8::is_ascii_whitespace) {
+                k += 1;
+            }
+            return b.get(k) == Some(&b'=') && script_style(s.get(k + 1..).unwrap_or_default());
+        }
+        if b.get(j..j + 2) != Some(b"on") {
             return false;
         }
         let start = j + 2;
@@ -422,6 +433,15 @@ mod tests {
         assert!(xss("(document)['cookie']"));
         assert!(xss("document /*x*/ . cookie"));
         assert!(xss("x = new Function('return 1')"));
+        assert!(xss("\" style = color:expression(go()) \""));
+        assert!(xss("' style=background:url(//x.example/a)"));
+    }
+
+    #[test]
+    fn passes_style_words_after_quotes() {
+        assert!(!xss("it's 'style' = casual"));
+        assert!(!xss("the \"style=modern\" option"));
+        assert!(!xss("'style': 'color:red'"));
     }
 
     #[test]
