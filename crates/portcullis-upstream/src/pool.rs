@@ -1,13 +1,14 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::lb::discovery::Static;
-use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
+use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::protocols::tls::CaType;
@@ -47,7 +48,57 @@ pub struct BackendStatus {
 #[derive(Debug, Default)]
 struct Passive {
     consecutive_failures: u32,
+    /// When the current ejection began (None when not ejected).
+    ejected_at: Option<Instant>,
     ejected_until: Option<Instant>,
+}
+
+/// When the latest passing active checks of each backend started: at most `healthy_after` of them
+/// (at most 100) per backend, oldest first, emptied by a failing check.
+type PassStarts = Arc<Mutex<HashMap<SocketAddr, VecDeque<Instant>>>>;
+
+/// Pingora's check with a record of each backend's current run of passes, so the pool can tell
+/// whether the active checks saw a backend up *after* traffic ejected it. Pingora only reports
+/// flips of its own health state, and a backend that died and came back between two rounds never
+/// flips; without this record its ejection would run its full length.
+struct ObservedCheck {
+    inner: Box<dyn HealthCheck + Send + Sync>,
+    passes: PassStarts,
+    /// How many pass start times to keep: the pool's `healthy_after`.
+    keep: usize,
+}
+
+#[async_trait]
+impl HealthCheck for ObservedCheck {
+    async fn check(&self, target: &Backend) -> pingora::Result<()> {
+        let started = Instant::now();
+        let result = self.inner.check(target).await;
+        if let Some(addr) = target.addr.as_inet() {
+            let mut passes = self.passes.lock();
+            if result.is_ok() {
+                let starts = passes.entry(*addr).or_default();
+                if starts.len() >= self.keep {
+                    starts.pop_front();
+                }
+                starts.push_back(started);
+            } else {
+                passes.remove(addr);
+            }
+        }
+        result
+    }
+
+    async fn health_status_change(&self, target: &Backend, healthy: bool) {
+        self.inner.health_status_change(target, healthy).await;
+    }
+
+    fn backend_summary(&self, target: &Backend) -> String {
+        self.inner.backend_summary(target)
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        self.inner.health_threshold(success)
+    }
 }
 
 /// What every TLS connection of a pool carries, built once per pool.
@@ -110,6 +161,8 @@ pub struct Pool {
     passive: Mutex<HashMap<SocketAddr, Passive>>,
     next_check: Mutex<Instant>,
     health: Mutex<HashMap<SocketAddr, bool>>,
+    /// Start times of the latest passing active checks (empty without active checks).
+    passes: PassStarts,
 }
 
 impl std::fmt::Debug for Pool {
@@ -147,6 +200,18 @@ impl Pool {
             return Err(UpstreamError::NoBackends(spec.name.clone()));
         }
         let mut backends = Backends::new(Static::new(set));
+        let passes = PassStarts::default();
+        let keep = spec
+            .health_check
+            .as_ref()
+            .map_or(1, |hc| hc.healthy_after.get() as usize);
+        let observed = |inner: Box<dyn HealthCheck + Send + Sync>| {
+            Box::new(ObservedCheck {
+                inner,
+                passes: Arc::clone(&passes),
+                keep,
+            })
+        };
         if let Some(hc) = &spec.health_check {
             let (ok, fail) = (
                 hc.healthy_after.get() as usize,
@@ -158,7 +223,7 @@ impl Pool {
                     check.consecutive_success = ok;
                     check.consecutive_failure = fail;
                     check.peer_template.options.connection_timeout = Some(hc.timeout);
-                    backends.set_health_check(check);
+                    backends.set_health_check(observed(check));
                 }
                 HealthCheckKind::Http { path, host } => {
                     let host = host.clone().unwrap_or_else(|| {
@@ -192,7 +257,7 @@ impl Pool {
                             ))
                         }
                     }));
-                    backends.set_health_check(Box::new(check));
+                    backends.set_health_check(observed(Box::new(check)));
                 }
             }
         }
@@ -211,6 +276,7 @@ impl Pool {
             passive: Mutex::new(HashMap::new()),
             next_check: Mutex::new(Instant::now()),
             health: Mutex::new(HashMap::new()),
+            passes,
         })
     }
 
@@ -289,6 +355,7 @@ impl Pool {
         if state.consecutive_failures >= cfg.consecutive_failures.get()
             && state.ejected_until.is_none_or(|t| t <= now)
         {
+            state.ejected_at = Some(now);
             state.ejected_until = Some(now + cfg.ejection);
             state.consecutive_failures = 0;
             tracing::warn!(upstream = %self.spec.name, backend = %addr, ejection = ?cfg.ejection, "backend ejected after consecutive connect failures");
@@ -302,6 +369,7 @@ impl Pool {
         let mut passive = self.passive.lock();
         if let Some(state) = passive.get_mut(&addr) {
             state.consecutive_failures = 0;
+            state.ejected_at = None;
             state.ejected_until = None;
         }
     }
@@ -319,16 +387,13 @@ impl Pool {
             *next = now + hc.interval;
         }
         self.lb.backends().run_health_check(true).await;
+        self.readmit_seen_up(hc.healthy_after.get(), now);
         let mut previous = self.health.lock();
         for status in self.status(Instant::now()) {
             let before = previous.insert(status.address, status.healthy);
             if before.is_some_and(|b| b != status.healthy) || (before.is_none() && !status.healthy)
             {
                 if status.healthy {
-                    // The active check saw the outage end (`healthy_after` passes in a row): the
-                    // connect failures that ejected it belong to the same outage, so it is
-                    // readmitted now rather than when the ejection would run out.
-                    self.record_success(status.address);
                     tracing::info!(upstream = %self.spec.name, backend = %status.address, "backend healthy");
                 } else {
                     tracing::warn!(upstream = %self.spec.name, backend = %status.address, "backend unhealthy");
@@ -336,6 +401,29 @@ impl Pool {
             }
         }
         true
+    }
+
+    /// Ends the ejection of every backend that passed `healthy_after` active checks in a row,
+    /// all started after the ejection began: the connect failures that ejected it belong to an
+    /// outage the checks saw end, so it returns within the health-check thresholds rather than
+    /// when the ejection runs out (as Envoy's outlier detection does after a passing check).
+    fn readmit_seen_up(&self, healthy_after: u32, now: Instant) {
+        let passes = self.passes.lock();
+        let mut passive = self.passive.lock();
+        for (addr, state) in passive.iter_mut() {
+            let (Some(at), Some(until)) = (state.ejected_at, state.ejected_until) else {
+                continue;
+            };
+            let seen_up = passes.get(addr).is_some_and(|starts| {
+                starts.len() >= healthy_after as usize && starts.front().is_some_and(|&t| t >= at)
+            });
+            if seen_up && until > now {
+                state.consecutive_failures = 0;
+                state.ejected_at = None;
+                state.ejected_until = None;
+                tracing::info!(upstream = %self.spec.name, backend = %addr, "ejected backend readmitted: active checks pass again");
+            }
+        }
     }
 
     /// Time until the next active check is due (None without checks).
@@ -516,6 +604,45 @@ mod tests {
         let _a = std::net::TcpListener::bind(addr).unwrap();
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(2)).await);
         assert_eq!(status(&pool), (true, false));
+        assert!((0..50).any(|_| pool.select(&[], Instant::now()) == Some(addr)));
+    }
+
+    #[tokio::test]
+    async fn ejection_ends_after_healthy_after_passes_that_began_after_it() {
+        // The backend never fails an active check: it died and came back between two rounds,
+        // so Pingora's health never flips, yet traffic ejected it meanwhile.
+        let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = up.local_addr().unwrap();
+        let cfg = portcullis_config::parse_str(
+            "t.yaml",
+            &format!(
+                "listeners: [{{ name: w, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app:\n    backends: [{{ address: \"{addr}\" }}, {{ address: \"{}\" }}]\n    health_check: {{ type: tcp, interval: 100ms, timeout: 500ms, unhealthy_after: 3, healthy_after: 2 }}\n    passive_health: {{ consecutive_failures: 1, ejection: 1h }}\nroutes: [{{ name: r, upstream: app }}]\n",
+                other.local_addr().unwrap()
+            ),
+        )
+        .unwrap();
+        let pool = Pool::from_spec(&cfg.upstreams["app"]).unwrap();
+        let ejected = |pool: &Pool| {
+            pool.status(Instant::now())
+                .into_iter()
+                .find(|s| s.address == addr)
+                .map(|s| (s.healthy, s.ejected))
+                .unwrap()
+        };
+        let t0 = Instant::now();
+        // Two passes before the ejection do not count for it.
+        assert!(pool.health_check_if_due(t0).await);
+        assert!(pool.health_check_if_due(t0 + Duration::from_secs(1)).await);
+        assert!(pool.record_connect_failure(addr, Instant::now()));
+        assert_eq!(ejected(&pool), (true, true));
+        // One pass after it is fewer than `healthy_after`.
+        assert!(pool.health_check_if_due(t0 + Duration::from_secs(2)).await);
+        assert_eq!(ejected(&pool), (true, true));
+        assert!((0..50).all(|_| pool.select(&[], Instant::now()) != Some(addr)));
+        // The second one in a row ends the hour-long ejection.
+        assert!(pool.health_check_if_due(t0 + Duration::from_secs(3)).await);
+        assert_eq!(ejected(&pool), (true, false));
         assert!((0..50).any(|_| pool.select(&[], Instant::now()) == Some(addr)));
     }
 
