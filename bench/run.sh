@@ -8,7 +8,9 @@
 #   BENCH_SCENARIOS="nginx portcullis-plain tls" bench/run.sh          # names and groups mixed
 #
 # Scenarios (each its own proxy process, so CPU time and peak RSS are per scenario):
-#   get:  nginx haproxy portcullis-plain portcullis-full nginx-modsec      GET / (13-byte answer)
+#   get:  nginx haproxy pingora-bare portcullis-plain portcullis-full nginx-modsec   GET / (13-byte
+#         answer); pingora-bare is a minimal Pingora proxy with nothing of Portcullis in it
+#         (crates/portcullis-proxy/examples/bare_pingora.rs): the framework's own floor
 #   post: post-nginx post-portcullis-full post-nginx-modsec                POST of 2 KB JSON
 #   size: 1k-nginx 1k-haproxy 1k-portcullis-plain 128k-nginx 128k-haproxy 128k-portcullis-plain
 #   tls:  tls-new-nginx tls-new-portcullis-plain (a full handshake per request)
@@ -28,8 +30,9 @@
 #   BENCH_PROXY_CPU [1] core of the proxy under test
 #   BENCH_LOAD_CPU [0] core shared by the load generator and the backend
 #   BENCH_PIN [1] 0 runs everything unpinned (the scheduler places processes)
-#   BENCH_BASE_PORT [18080] ports BASE..BASE+45 on 127.0.0.1
+#   BENCH_BASE_PORT [18080] ports BASE..BASE+50 on 127.0.0.1
 #   PORTCULLIS_BIN [target/release/portcullis] built with `cargo build --release -j2` if missing
+#   BARE_PINGORA_BIN [target/release/examples/bare_pingora] built likewise if missing
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +49,7 @@ LOAD_CPU=${BENCH_LOAD_CPU:-0}
 BASE=${BENCH_BASE_PORT:-18080}
 BACKEND_PORT=$BASE
 BIN=${PORTCULLIS_BIN:-$ROOT/target/release/portcullis}
+BARE_BIN=${BARE_PINGORA_BIN:-$ROOT/target/release/examples/bare_pingora}
 PIN=${BENCH_PIN:-1}
 MODSEC_SO=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 CRS_SETUP=/etc/modsecurity/crs/crs-setup.conf
@@ -74,8 +78,9 @@ def tls-resume-nginx nginx-tls tls-resume
 def tls-resume-portcullis-plain portcullis-tls tls-resume
 def rate-nginx nginx rate
 def rate-portcullis-plain portcullis-plain rate
+def pingora-bare pingora-bare get
 declare -A GROUP=(
-  [get]="nginx haproxy portcullis-plain portcullis-full nginx-modsec"
+  [get]="nginx haproxy pingora-bare portcullis-plain portcullis-full nginx-modsec"
   [post]="post-nginx post-portcullis-full post-nginx-modsec"
   [size]="1k-nginx 1k-haproxy 1k-portcullis-plain 128k-nginx 128k-haproxy 128k-portcullis-plain"
   [tls]="tls-new-nginx tls-new-portcullis-plain tls-ka-nginx tls-ka-portcullis-plain tls-resume-nginx tls-resume-portcullis-plain"
@@ -118,6 +123,10 @@ fi
 if [ ! -x "$BIN" ]; then
   echo "bench: building $BIN (cargo build --release -j2 -p portcullis)"
   (cd "$ROOT" && cargo build --release -j2 -p portcullis)
+fi
+if wants_kind pingora-bare && [ ! -x "$BARE_BIN" ]; then
+  echo "bench: building $BARE_BIN (cargo build --release -j2 -p portcullis-proxy --example bare_pingora)"
+  (cd "$ROOT" && cargo build --release -j2 -p portcullis-proxy --example bare_pingora)
 fi
 
 TMP=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
@@ -282,6 +291,9 @@ EOF
       render haproxy.cfg "$port" 0 "$s" >"$TMP/$s.cfg"
       (on_cpu "$PROXY_CPU" haproxy -db -f "$TMP/$s.cfg") >"$TMP/$s.log" 2>&1 &
       ;;
+    pingora-bare)
+      (on_cpu "$PROXY_CPU" "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$BACKEND_PORT") >"$TMP/$s.log" 2>&1 &
+      ;;
     portcullis-*)
       render "$kind.yaml" "$port" "${ADMIN[$s]}" "$s" >"$TMP/$s.yaml"
       "$BIN" check --config "$TMP/$s.yaml" >"$TMP/$s.check.log" 2>&1 ||
@@ -406,7 +418,7 @@ cat >"$OUT/meta-$STAMP.json" <<JSON
  "nginx":"$(nginx -v 2>&1 | sed 's/.*nginx\///')","haproxy":"$(haproxy -v | head -1 | awk '{print $3}')",
  "wrk":"$(wrk -v 2>&1 | head -1 | awk '{print $2}')","oha":"$(oha --version 2>/dev/null | awk '{print $2}')",
  "openssl":"$(openssl version | awk '{print $2}')","libmodsecurity3":"$(pkgver libmodsecurity3)",
- "modsecurity_crs":"$(pkgver modsecurity-crs)","portcullis_bin":"$BIN",
+ "modsecurity_crs":"$(pkgver modsecurity-crs)","portcullis_bin":"$BIN","bare_pingora_bin":"$BARE_BIN",
  "scenarios":[$(printf '"%s",' "${SCENARIOS[@]}" | sed 's/,$//')],"skipped":[${SKIP%,}],
  "probes":{${PROBES%,}},"tls":{${TLSINFO%,}},"peak_rss_kib":{${RSS%,}}}
 JSON

@@ -15,6 +15,7 @@ GROUPS = [
     ("get", "GET / (13-byte answer)", "nginx", [
         ("nginx", "nginx (proxy, upstream keepalive)"),
         ("haproxy", "HAProxy (http-reuse always)"),
+        ("pingora-bare", "Pingora alone (minimal ProxyHttp, defaults)"),
         ("portcullis-plain", "Portcullis plain"),
         ("portcullis-full", "Portcullis all protections"),
         ("nginx-modsec", "nginx + ModSecurity 3 + CRS"),
@@ -46,7 +47,8 @@ GROUPS = [
     ]),
 ]
 GROUP_OF = {s: g[0] for g in GROUPS for s, _ in g[3]}
-PROXY_OF = {"nginx": "nginx", "haproxy": "HAProxy", "portcullis-plain": "Portcullis plain",
+PROXY_OF = {"nginx": "nginx", "haproxy": "HAProxy", "pingora-bare": "Pingora alone",
+            "portcullis-plain": "Portcullis plain",
             "portcullis-full": "Portcullis all protections",
             "nginx-modsec": "nginx + ModSecurity + CRS"}
 
@@ -90,7 +92,8 @@ def plot(results, meta, path):
         print("summarize: matplotlib missing (apt-get install python3-matplotlib), no plot",
               file=sys.stderr)
         return False
-    colours = {"nginx": "#2b8cbe", "HAProxy": "#74a9cf", "Portcullis plain": "#e6550d",
+    colours = {"nginx": "#2b8cbe", "HAProxy": "#74a9cf", "Pingora alone": "#fdae6b",
+               "Portcullis plain": "#e6550d",
                "Portcullis all protections": "#a63603", "nginx + ModSecurity + CRS": "#636363"}
     labels, values, cols, ticks = [], [], [], []
     y = 0
