@@ -258,10 +258,41 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$') || b >= 0x80
 }
 
+const IN_LOGIC: u8 = 1;
+const IN_COMPARE: u8 = 2;
+const IN_CLAUSES: u8 = 4;
+const IN_KEYWORDS: u8 = 8;
+
+/// Which of [`LOGIC`], [`COMPARE`], [`CLAUSES`] and [`KEYWORDS`] hold `word`, as `IN_*` bits.
+/// Every word of every value is classified: one hash lookup instead of a linear scan of the
+/// four lists (about 80 string comparisons for a word that is in none of them).
+fn word_class(word: &str) -> u8 {
+    // The keys are our own constants, never request data, so a fixed hash seed is safe.
+    type Table = std::collections::HashMap<&'static str, u8, foldhash::fast::FixedState>;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = Table::default();
+        for (list, bit) in [
+            (LOGIC, IN_LOGIC),
+            (COMPARE, IN_COMPARE),
+            (CLAUSES, IN_CLAUSES),
+            (KEYWORDS, IN_KEYWORDS),
+        ] {
+            for w in list {
+                *t.entry(w).or_default() |= bit;
+            }
+        }
+        t
+    });
+    table.get(word).copied().unwrap_or(0)
+}
+
 /// Tokenises `s` (lowercase expected). `quote` starts the input inside a string literal.
 pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Token<'a>> {
     let b = s.as_bytes();
-    let mut toks = Vec::new();
+    // Every token but the opening string consumes at least one byte: room for the usual
+    // count up front instead of regrowing from empty.
+    let mut toks = Vec::with_capacity((b.len() / 2 + 2).min(max));
     let mut i = 0;
     let push = |toks: &mut Vec<Token<'a>>, kind: Kind, text: &'a str| {
         toks.push(Token { kind, text });
@@ -483,16 +514,17 @@ pub(crate) fn tokenize<'a>(s: &'a str, quote: Option<u8>, max: usize) -> Vec<Tok
                     .unwrap_or_default()
                     .iter()
                     .find(|x| !x.is_ascii_whitespace());
+                let class = word_class(word);
                 let kind = if word == "union" {
                     Kind::Union
-                } else if LOGIC.contains(&word) {
+                } else if class & IN_LOGIC != 0 {
                     Kind::Logic
-                } else if COMPARE.contains(&word) {
+                } else if class & IN_COMPARE != 0 {
                     Kind::Compare
-                } else if next_non_space == Some(&b'(') && !CLAUSES.contains(&word) {
+                } else if next_non_space == Some(&b'(') && class & IN_CLAUSES == 0 {
                     // `having (1 or true)` is a clause, not a call.
                     Kind::Func
-                } else if KEYWORDS.contains(&word) {
+                } else if class & IN_KEYWORDS != 0 {
                     Kind::Keyword
                 } else {
                     Kind::Word
@@ -575,7 +607,8 @@ const STACKED: &[&str] = &[
 fn judge(toks: &[Token<'_>], quote: Option<u8>) -> Option<&'static str> {
     let quoted = quote.is_some();
     // Comments are whitespace to the grammar below.
-    let t: Vec<&Token<'_>> = toks.iter().filter(|t| t.kind != Kind::Comment).collect();
+    let mut t: Vec<&Token<'_>> = Vec::with_capacity(toks.len());
+    t.extend(toks.iter().filter(|t| t.kind != Kind::Comment));
     let trailing_comment = toks
         .last()
         .is_some_and(|t| t.kind == Kind::Comment && t.text.trim().len() <= 4);
@@ -1014,7 +1047,7 @@ fn expression(t: &[&Token<'_>], start: usize, want_operand: bool, credit: usize)
                         shape.sql += 1;
                     }
                 }
-                w if !want && CLAUSES.contains(&w) => {
+                w if !want && word_class(w) & IN_CLAUSES != 0 => {
                     if matches!(w, "limit" | "offset" | "having") || case_open && w == "when" {
                         shape.sql += 1;
                     }
