@@ -760,7 +760,7 @@ impl Waf {
     /// Scans every field once. A field repeated with the same target, name and value (the
     /// keys of every object in a JSON array, a tag used twice) can add nothing: a rule counts
     /// once per target, and what fires depends only on the target, name and value.
-    fn scan_fields(&self, fields: &[Field], acc: &mut Acc<'_>) {
+    fn scan_fields(&self, fields: &[Field<'_>], acc: &mut Acc<'_>) {
         // foldhash: several times cheaper than SipHash on short strings, and still seeded
         // per process, so attacker-chosen field names cannot aim at collisions.
         let mut seen = std::collections::HashSet::with_capacity_and_hasher(
@@ -774,7 +774,7 @@ impl Waf {
         }
     }
 
-    fn scan_field(&self, f: &Field, acc: &mut Acc<'_>) {
+    fn scan_field(&self, f: &Field<'_>, acc: &mut Acc<'_>) {
         if !f.name.is_empty() {
             // Names are attacker-controlled too (and a form body without `=` is all name).
             let name = decode::normalise(&f.name);
@@ -944,6 +944,16 @@ impl Waf {
         let ct = ct_raw.to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
         let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
+        let is_json = !(media == "application/x-www-form-urlencoded"
+            || media.starts_with("multipart/"))
+            && (media.ends_with("json")
+                || (media.is_empty() && text.trim_start().starts_with(['{', '['])));
+        // Parsed before the fields, which borrow its strings.
+        let json_tree = if is_json {
+            body::Json::parse(body)
+        } else {
+            Ok(body::Json::Other)
+        };
         // Room for a typical API body's fields without regrowing.
         let mut fields = Vec::with_capacity(128);
         let mut json_doc = None;
@@ -971,10 +981,10 @@ impl Waf {
             // Quotes, `;`, `=` and backslashes in part names are parsed differently by
             // different back ends: the classic multipart bypass.
             for f in &fields {
-                let n = match f.target.as_str() {
-                    "body:filename" => f.value.as_str(),
+                let n = match &*f.target {
+                    "body:filename" => &*f.value,
                     "body:part_header" | body::AMBIGUOUS_DISPOSITION => "",
-                    _ => f.name.as_str(),
+                    _ => &*f.name,
                 };
                 if n.contains(['"', ';', '=', '\\']) {
                     acc.hit(rules::MULTIPART_BAD, "body", n);
@@ -982,22 +992,14 @@ impl Waf {
             }
             if !ok && !truncated {
                 acc.hit(rules::MULTIPART_BAD, "body", "");
-                fields.push(Field {
-                    target: "body".to_owned(),
-                    name: String::new(),
-                    value: text.to_string(),
-                });
+                fields.push(Field::whole("body", &text));
             }
-        } else if media.ends_with("json")
-            || (media.is_empty() && text.trim_start().starts_with(['{', '[']))
-        {
-            match serde_json::from_slice::<serde_json::Value>(body) {
+        } else if is_json {
+            match &json_tree {
                 Ok(v) => {
                     let mut stats = body::JsonStats::default();
                     body::json(
-                        &v,
-                        "",
-                        0,
+                        v,
                         self.spec.limit_json_depth,
                         &mut stats,
                         &mut fields,
@@ -1010,17 +1012,17 @@ impl Waf {
                         );
                         self.limit(403, "waf_json_limits", msg)?;
                     }
-                    json_doc = Some(v);
+                    // Only the schema check needs the document as a `Value`: parse it
+                    // again there rather than on every JSON request.
+                    if self.positive.is_some() {
+                        json_doc = serde_json::from_slice::<serde_json::Value>(body).ok();
+                    }
                 }
                 Err(_) => {
                     if !truncated {
                         acc.hit(rules::JSON_BAD, "body", "");
                     }
-                    fields.push(Field {
-                        target: "body".to_owned(),
-                        name: String::new(),
-                        value: text.to_string(),
-                    });
+                    fields.push(Field::whole("body", &text));
                 }
             }
         } else if media.ends_with("xml") || text.trim_start().starts_with("<?xml") {
@@ -1031,20 +1033,16 @@ impl Waf {
                 acc.hit(rules::XXE, "xml", what);
             }
         } else {
-            fields.push(Field {
-                target: "body".to_owned(),
-                name: String::new(),
-                value: text.to_string(),
-            });
+            fields.push(Field::whole("body", &text));
         }
         for f in &fields {
-            if f.target == "body:filename" && script_file_name(&f.value) {
+            if &*f.target == "body:filename" && script_file_name(&f.value) {
                 acc.hit(rules::SCRIPT_UPLOAD, &f.target, &f.value);
             }
-            if f.target == body::AMBIGUOUS_DISPOSITION {
+            if &*f.target == body::AMBIGUOUS_DISPOSITION {
                 acc.hit(rules::MULTIPART_BAD, "body", &f.value);
             }
-            if f.target == "body:part_header" && !allowed_part_charset(&f.value) {
+            if &*f.target == "body:part_header" && !allowed_part_charset(&f.value) {
                 acc.hit(rules::MULTIPART_CHARSET, &f.target, &f.value);
             }
         }
@@ -1061,7 +1059,7 @@ impl Waf {
 /// A field as a set key: equal when target, name and value are. Only name and value are
 /// hashed: targets are long and shared by many fields, so they would cost more to hash than
 /// they separate.
-struct SameField<'a>(&'a Field);
+struct SameField<'a>(&'a Field<'a>);
 
 impl PartialEq for SameField<'_> {
     fn eq(&self, other: &Self) -> bool {
