@@ -1312,9 +1312,100 @@ fn select_statement(t: &[&Token<'_>], i: usize) -> bool {
     items >= 2 && t.get(i + 2).is_some_and(|x| x.kind == Kind::Comma)
 }
 
+/// Words without which [`judge`] cannot return a verdict on a value that has none of
+/// [`TRIGGER_BYTES`]. Every verdict needs one of these tokens (read from `judge` and
+/// `expression_injection`, path by path):
+///
+/// - a statement or clause word: `union` .. `select`, `waitfor`, `into`, `insert`, `drop`,
+///   `delete`, `update`, `exec`(`ute`), `declare`, a catalog name before `.`, `order`/`group`
+///   `by`, `having`/`where`;
+/// - a logic operator (`and`, `or`, `xor`, `not`, `div`, `mod`; `&&`, `||`, `!` are bytes):
+///   self-comparisons and tautologies start there;
+/// - a comment (`--`, `#`, `/*`): "an expression that comments out the rest";
+/// - two "SQL" marks for a bare expression (`shape.sql >= 2`): `@var` and calls are bytes,
+///   the words are `binary`, `union`, `select`, `case`, `end`, `top`, `by`, `limit`,
+///   `offset`, `having`, `when`;
+/// - the quoted readings run only when the value has a quote, which is a trigger byte.
+///
+/// A token's text is a slice of the value, so a word that is not a substring of the value
+/// cannot be a token of it (numbers glued to keywords, `1union`, included).
+const TRIGGER_WORDS: &[&str] = &[
+    "union",
+    "select",
+    "waitfor",
+    "into",
+    "insert",
+    "drop",
+    "delete",
+    "update",
+    "exec",
+    "declare",
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "pg_catalog",
+    "mysql",
+    "and",
+    "or",
+    "xor",
+    "not",
+    "div",
+    "mod",
+    "having",
+    "where",
+    "binary",
+    "case",
+    "end",
+    "top",
+    "by",
+    "limit",
+    "offset",
+    "when",
+    "order",
+    "group",
+    "--",
+    "/*",
+];
+
+/// Bytes that start a token some verdict needs: `;` (stacked queries), `(` (calls,
+/// subqueries), `#` (comment), `@` (variables), `&`, `|`, `!` (logic), quotes (the quoted
+/// readings, string literals).
+fn has_trigger_byte(s: &str) -> bool {
+    s.bytes().any(|b| {
+        matches!(
+            b,
+            b';' | b'(' | b'#' | b'@' | b'&' | b'|' | b'!' | b'\'' | b'"' | b'`'
+        )
+    })
+}
+
+/// A necessary condition for [`detect`]: most API values (names, numbers, identifiers,
+/// prose without SQL words) fail it and skip the three tokenisations.
+fn may_be_sqli(s: &str) -> bool {
+    static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    if has_trigger_byte(s) {
+        return true;
+    }
+    // The automaton is built from constants and cannot fail; if it ever did, every value
+    // goes to the tokenisers, as before this filter existed.
+    WORDS
+        .get_or_init(|| aho_corasick::AhoCorasick::new(TRIGGER_WORDS).ok())
+        .as_ref()
+        .is_none_or(|ac| ac.is_match(s))
+}
+
 /// Whether `s` (normalised, lowercase) is a SQL injection, with a short reason.
 #[must_use]
 pub fn detect(s: &str) -> Option<&'static str> {
+    if !may_be_sqli(s) {
+        return None;
+    }
+    detect_unfiltered(s)
+}
+
+/// [`detect`] without the [`may_be_sqli`] filter.
+fn detect_unfiltered(s: &str) -> Option<&'static str> {
     const MAX_TOKENS: usize = 256;
     if s.len() < 2 {
         return None;
@@ -1335,7 +1426,155 @@ pub fn detect(s: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::detect;
+    use super::{detect, detect_unfiltered, may_be_sqli};
+
+    /// The filter in front of the tokenisers must never hide a verdict: random strings
+    /// built from SQL fragments (operators, clauses, comments, numbers glued to words,
+    /// prose) that the full detector flags all pass the filter.
+    #[test]
+    fn the_prefilter_never_hides_a_verdict() {
+        const PIECES: &[&str] = &[
+            " ",
+            " ",
+            " ",
+            "1",
+            "2.5",
+            "0x1f",
+            ".5",
+            "e1",
+            "a",
+            "x",
+            "name",
+            "t",
+            "-",
+            "+",
+            "*",
+            "/",
+            "%",
+            "^",
+            "~",
+            "=",
+            "<",
+            ">",
+            "<>",
+            "!=",
+            ",",
+            ".",
+            ")",
+            "(",
+            ";",
+            "'",
+            "\"",
+            "`",
+            "@",
+            "@@",
+            "#",
+            "--",
+            "/*",
+            "*/",
+            "/*!",
+            "&&",
+            "||",
+            "!",
+            "union",
+            "select",
+            "all",
+            "distinct",
+            "from",
+            "where",
+            "having",
+            "group",
+            "order",
+            "by",
+            "limit",
+            "offset",
+            "case",
+            "when",
+            "then",
+            "else",
+            "end",
+            "top",
+            "binary",
+            "and",
+            "or",
+            "xor",
+            "not",
+            "div",
+            "mod",
+            "like",
+            "is",
+            "in",
+            "null",
+            "true",
+            "false",
+            "sleep",
+            "pi",
+            "user",
+            "version",
+            "into",
+            "outfile",
+            "insert",
+            "values",
+            "drop",
+            "table",
+            "delete",
+            "update",
+            "set",
+            "exec",
+            "xp_x",
+            "declare",
+            "waitfor",
+            "delay",
+            "information_schema",
+            "mysql",
+            "as",
+            "join",
+            "asc",
+            "desc",
+            "1union",
+            "1or",
+            "\u{fffd}",
+            "\n",
+            "2d",
+            "3f",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut flagged = 0;
+        for _ in 0..300_000 {
+            let len = 1 + next() % 9;
+            let mut s = String::new();
+            for _ in 0..len {
+                let i = usize::try_from(next() % PIECES.len() as u64).unwrap();
+                s.push_str(PIECES[i]);
+            }
+            if detect_unfiltered(&s).is_some() {
+                flagged += 1;
+                assert!(may_be_sqli(&s), "filter hides a verdict on {s:?}");
+            }
+        }
+        assert!(flagged > 1000, "too few injections generated: {flagged}");
+    }
+
+    #[test]
+    fn the_prefilter_skips_plain_values() {
+        for s in [
+            "widget number 3",
+            "sku-00003",
+            "19.99",
+            "blue",
+            "c-123",
+            "en-gb",
+            "3",
+        ] {
+            assert!(!may_be_sqli(s), "{s}");
+        }
+    }
 
     fn sqli(s: &str) -> bool {
         detect(&s.to_lowercase()).is_some()
