@@ -267,7 +267,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
         while let Some(v) = seq.next_element()? {
             items.push(v);
         }
@@ -275,7 +275,8 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        // Room for a typical API object without regrowing.
+        let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::with_capacity(8);
         while let Some(k) = map.next_key::<Key<'de>>()? {
             entries.push((k.0, map.next_value()?));
         }
@@ -341,11 +342,23 @@ pub(crate) fn json<'a>(
     max_fields: usize,
 ) {
     let target: Rc<str> = Rc::from("body:");
-    json_walk(v, &target, 0, max_depth, stats, out, max_fields);
+    let mut scratch = String::new();
+    json_walk(
+        v,
+        &target,
+        0,
+        max_depth,
+        stats,
+        out,
+        max_fields,
+        &mut scratch,
+    );
 }
 
 /// [`json`] below a node whose target (`body:<path>`) is already built: each key builds its
 /// child's target once and every field under it shares it.
+// The walk's state is passed down explicitly; bundling it would only move the arguments.
+#[allow(clippy::too_many_arguments)]
 fn json_walk<'a>(
     v: &'a Json<'a>,
     target: &Rc<str>,
@@ -354,6 +367,7 @@ fn json_walk<'a>(
     stats: &mut JsonStats,
     out: &mut Vec<Field<'a>>,
     max_fields: usize,
+    scratch: &mut String,
 ) {
     stats.elements += 1;
     if depth > max_depth {
@@ -367,11 +381,16 @@ fn json_walk<'a>(
         Json::Object(map) => {
             for (k, child) in map {
                 // `body:` alone is the root: its keys are not prefixed with a dot.
-                let child_target: Rc<str> = if target.len() == "body:".len() {
-                    Rc::from(join("body", ':', k))
+                // Built in a reused buffer: the `Rc` is then the only allocation.
+                scratch.clear();
+                if target.len() == "body:".len() {
+                    scratch.push_str("body:");
                 } else {
-                    Rc::from(join(target, '.', k))
-                };
+                    scratch.push_str(target);
+                    scratch.push('.');
+                }
+                scratch.push_str(k);
+                let child_target: Rc<str> = Rc::from(scratch.as_str());
                 out.push(Field {
                     target: Rc::clone(&child_target),
                     name: Cow::Borrowed(k),
@@ -385,12 +404,22 @@ fn json_walk<'a>(
                     stats,
                     out,
                     max_fields,
+                    scratch,
                 );
             }
         }
         Json::Array(items) => {
             for child in items {
-                json_walk(child, target, depth + 1, max_depth, stats, out, max_fields);
+                json_walk(
+                    child,
+                    target,
+                    depth + 1,
+                    max_depth,
+                    stats,
+                    out,
+                    max_fields,
+                    scratch,
+                );
             }
         }
         Json::Str(s) => out.push(Field {

@@ -15,6 +15,7 @@ pub mod rules;
 pub mod sqli;
 pub mod xss;
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use aho_corasick::AhoCorasick;
@@ -934,7 +935,6 @@ impl Waf {
         }
         let cap = self.spec.body_inspect_bytes.max(1);
         let body = body.get(..cap).unwrap_or(body);
-        let text = String::from_utf8_lossy(body);
         // The boundary is case-sensitive: keep the header as sent for it.
         let ct_raw = req
             .headers
@@ -944,18 +944,28 @@ impl Waf {
         let ct = ct_raw.to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
         let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
-        let is_json = !(media == "application/x-www-form-urlencoded"
+        let declared_json = !(media == "application/x-www-form-urlencoded"
             || media.starts_with("multipart/"))
-            && (media.ends_with("json")
-                || (media.is_empty() && text.trim_start().starts_with(['{', '['])));
+            && media.ends_with("json");
+        // A JSON body that parses is read through the parser, which checks its UTF-8 itself:
+        // only the other kinds (and a JSON body that fails to parse) need it as text.
+        let text = if declared_json {
+            Cow::Borrowed("")
+        } else {
+            String::from_utf8_lossy(body)
+        };
+        let is_json =
+            declared_json || (media.is_empty() && text.trim_start().starts_with(['{', '[']));
         // Parsed before the fields, which borrow its strings.
         let json_tree = if is_json {
             body::Json::parse(body)
         } else {
             Ok(body::Json::Other)
         };
-        // Room for a typical API body's fields without regrowing.
-        let mut fields = Vec::with_capacity(128);
+        let unparsed_json;
+        // Room for a typical API body's fields without regrowing (a JSON scalar or key
+        // takes at least four bytes: `"a":` or `1,`).
+        let mut fields = Vec::with_capacity((body.len() / 4).clamp(64, 1024));
         let mut json_doc = None;
         if media == "application/x-www-form-urlencoded" {
             body::urlencoded(
@@ -1022,7 +1032,8 @@ impl Waf {
                     if !truncated {
                         acc.hit(rules::JSON_BAD, "body", "");
                     }
-                    fields.push(Field::whole("body", &text));
+                    unparsed_json = String::from_utf8_lossy(body);
+                    fields.push(Field::whole("body", &unparsed_json));
                 }
             }
         } else if media.ends_with("xml") || text.trim_start().starts_with("<?xml") {
