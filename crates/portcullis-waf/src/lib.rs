@@ -778,7 +778,7 @@ impl Waf {
     fn scan_field(&self, f: &Field<'_>, acc: &mut Acc<'_>) {
         if !f.name.is_empty() {
             // Names are attacker-controlled too (and a form body without `=` is all name).
-            let name = decode::normalise(&f.name);
+            let name = decode::normalise_cow(&f.name);
             self.scan_value_normalised(&f.name, &name, &f.target, acc);
             let lname = f.name.to_ascii_lowercase();
             self.scan_text(&name, &f.target, &self.names, acc);
@@ -819,7 +819,7 @@ impl Waf {
     /// Runs every value detector on one value (and on its base64 decoding when it looks
     /// encoded).
     fn scan_value(&self, raw: &str, target: &str, acc: &mut Acc<'_>) {
-        self.scan_value_normalised(raw, &decode::normalise(raw), target, acc);
+        self.scan_value_normalised(raw, &decode::normalise_cow(raw), target, acc);
     }
 
     /// [`Waf::scan_value`] for a caller that already holds `normalise(raw)`.
