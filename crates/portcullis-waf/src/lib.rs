@@ -826,10 +826,11 @@ impl Waf {
     fn scan_value_normalised(&self, raw: &str, norm: &str, target: &str, acc: &mut Acc<'_>) {
         // Normalising drops NULs and backslash escapes, so judge those on the value as sent.
         // A byte search first: substring searches on every value cost more than they find.
-        if raw.contains('\0') || (raw.contains('%') && raw.contains("%00")) {
+        let present = bytes_present(raw);
+        if present & has::NUL != 0 || (present & has::PERCENT != 0 && raw.contains("%00")) {
             acc.hit(rules::CONTROL_CHARS, target, raw);
         }
-        if raw.contains('\\') && (raw.contains("..\\") || raw.contains("\\..")) {
+        if present & has::BACKSLASH != 0 && (raw.contains("..\\") || raw.contains("\\..")) {
             acc.hit(rules::LFI_BACKSLASH, target, raw);
         }
         self.scan_norm(norm, target, acc);
@@ -843,12 +844,13 @@ impl Waf {
         if norm.is_empty() {
             return;
         }
-        if norm.contains('\0') {
+        let present = bytes_present(norm);
+        if present & has::NUL != 0 {
             acc.hit(rules::CONTROL_CHARS, target, norm);
         }
         self.scan_text(norm, target, &self.values, acc);
         // Quotes, carets, backslashes and `$IFS`-style variables are what shell folding removes.
-        if norm.contains(['$', '\\', '^', '\'', '"']) {
+        if present & (has::DOLLAR | has::BACKSLASH | has::CARET | has::QUOTE | has::DQUOTE) != 0 {
             let folded = decode::shell_fold(norm);
             if folded != norm {
                 self.scan_text(&folded, target, &self.values, acc);
@@ -860,20 +862,22 @@ impl Waf {
         if let Some(r) = xss::detect(norm) {
             acc.hit(rules::XSS, target, &format!("{r}: {norm}"));
         }
-        if norm.contains('{') {
+        if present & has::LBRACE != 0 {
             if let Some(words) = heuristics::brace_expand(&decode::shell_fold(norm)) {
                 if self.brace_command.is_match(&words) {
                     acc.hit(rules::BRACE_COMMAND, target, norm);
                 }
             }
         }
-        if norm.contains('(') && (norm.contains('$') || norm.contains(['[', '.', ')'])) {
+        if present & has::LPAREN != 0
+            && present & (has::DOLLAR | has::LBRACKET | has::DOT | has::RPAREN) != 0
+        {
             let folded = heuristics::php_fold(norm);
             if self.php_indirect.is_match(&folded) {
                 acc.hit(rules::PHP_INDIRECT, target, norm);
             }
         }
-        if heuristics::hidden_script_scheme(norm) {
+        if present & has::COLON != 0 && heuristics::hidden_script_scheme(norm) {
             acc.hit(rules::HIDDEN_SCHEME, target, norm);
         }
     }
@@ -1087,6 +1091,50 @@ impl std::hash::Hash for SameField<'_> {
         self.0.name.hash(state);
         self.0.value.hash(state);
     }
+}
+
+/// Bits of [`bytes_present`]: the ASCII bytes whose presence gates a check on a value.
+mod has {
+    pub(crate) const NUL: u16 = 1;
+    pub(crate) const PERCENT: u16 = 1 << 1;
+    pub(crate) const BACKSLASH: u16 = 1 << 2;
+    pub(crate) const DOLLAR: u16 = 1 << 3;
+    pub(crate) const CARET: u16 = 1 << 4;
+    pub(crate) const QUOTE: u16 = 1 << 5;
+    pub(crate) const DQUOTE: u16 = 1 << 6;
+    pub(crate) const LBRACE: u16 = 1 << 7;
+    pub(crate) const LPAREN: u16 = 1 << 8;
+    pub(crate) const RPAREN: u16 = 1 << 9;
+    pub(crate) const LBRACKET: u16 = 1 << 10;
+    pub(crate) const DOT: u16 = 1 << 11;
+    pub(crate) const COLON: u16 = 1 << 12;
+}
+
+/// Which of the [`has`] bytes `s` contains, in one pass: a value went through a dozen
+/// `contains` scans, each with its own call and setup, to gate checks most values skip.
+/// An ASCII byte occurs in UTF-8 only as that character, so a bit is set exactly when
+/// `s.contains(char)` would be true.
+fn bytes_present(s: &str) -> u16 {
+    const TABLE: [u16; 256] = {
+        let mut t = [0u16; 256];
+        t[0] = has::NUL;
+        t[b'%' as usize] = has::PERCENT;
+        t[b'\\' as usize] = has::BACKSLASH;
+        t[b'$' as usize] = has::DOLLAR;
+        t[b'^' as usize] = has::CARET;
+        t[b'\'' as usize] = has::QUOTE;
+        t[b'"' as usize] = has::DQUOTE;
+        t[b'{' as usize] = has::LBRACE;
+        t[b'(' as usize] = has::LPAREN;
+        t[b')' as usize] = has::RPAREN;
+        t[b'[' as usize] = has::LBRACKET;
+        t[b'.' as usize] = has::DOT;
+        t[b':' as usize] = has::COLON;
+        t
+    };
+    s.bytes().fold(0, |m, b| {
+        m | TABLE.get(usize::from(b)).copied().unwrap_or(0)
+    })
 }
 
 /// Argument names that carry a session id: the well-known ones and framework-style
