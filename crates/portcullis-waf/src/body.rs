@@ -352,11 +352,14 @@ pub(crate) fn json<'a>(
         out,
         max_fields,
         &mut scratch,
+        None,
     );
 }
 
 /// [`json`] below a node whose target (`body:<path>`) is already built: each key builds its
-/// child's target once and every field under it shares it.
+/// child's target once and every field under it shares it. `siblings` holds the targets
+/// already built for the keys of earlier objects of the same array, which sit under the same
+/// target: an array of orders builds `body:items.sku` once, not once per order.
 // The walk's state is passed down explicitly; bundling it would only move the arguments.
 #[allow(clippy::too_many_arguments)]
 fn json_walk<'a>(
@@ -368,7 +371,10 @@ fn json_walk<'a>(
     out: &mut Vec<Field<'a>>,
     max_fields: usize,
     scratch: &mut String,
+    mut siblings: Option<&mut Vec<(&'a str, Rc<str>)>>,
 ) {
+    // Bounds the linear search; objects with more distinct keys build the rest each time.
+    const SIBLING_KEYS: usize = 32;
     stats.elements += 1;
     if depth > max_depth {
         stats.too_deep = true;
@@ -380,17 +386,33 @@ fn json_walk<'a>(
     match v {
         Json::Object(map) => {
             for (k, child) in map {
-                // `body:` alone is the root: its keys are not prefixed with a dot.
-                // Built in a reused buffer: the `Rc` is then the only allocation.
-                scratch.clear();
-                if target.len() == "body:".len() {
-                    scratch.push_str("body:");
-                } else {
-                    scratch.push_str(target);
-                    scratch.push('.');
-                }
-                scratch.push_str(k);
-                let child_target: Rc<str> = Rc::from(scratch.as_str());
+                let k: &'a str = k;
+                let known = siblings
+                    .as_deref()
+                    .and_then(|c| c.iter().find(|(key, _)| *key == k))
+                    .map(|(_, t)| Rc::clone(t));
+                let child_target = match known {
+                    Some(t) => t,
+                    None => {
+                        // `body:` alone is the root: its keys are not prefixed with a dot.
+                        // Built in a reused buffer: the `Rc` is then the only allocation.
+                        scratch.clear();
+                        if target.len() == "body:".len() {
+                            scratch.push_str("body:");
+                        } else {
+                            scratch.push_str(target);
+                            scratch.push('.');
+                        }
+                        scratch.push_str(k);
+                        let t: Rc<str> = Rc::from(scratch.as_str());
+                        if let Some(c) = siblings.as_deref_mut() {
+                            if c.len() < SIBLING_KEYS {
+                                c.push((k, Rc::clone(&t)));
+                            }
+                        }
+                        t
+                    }
+                };
                 out.push(Field {
                     target: Rc::clone(&child_target),
                     name: Cow::Borrowed(k),
@@ -405,10 +427,12 @@ fn json_walk<'a>(
                     out,
                     max_fields,
                     scratch,
+                    None,
                 );
             }
         }
         Json::Array(items) => {
+            let mut shared = Vec::new();
             for child in items {
                 json_walk(
                     child,
@@ -419,6 +443,7 @@ fn json_walk<'a>(
                     out,
                     max_fields,
                     scratch,
+                    Some(&mut shared),
                 );
             }
         }
