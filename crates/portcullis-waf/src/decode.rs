@@ -364,6 +364,18 @@ pub fn base64_text(input: &str) -> Option<String> {
     (printable * 10 >= text.chars().count() * 9).then(|| text.to_owned())
 }
 
+/// [`normalise`] without a copy when there is nothing to do: ASCII with no escape and no
+/// upper-case letter (keys, numbers, most identifiers) is its own normal form.
+pub(crate) fn normalise_cow(value: &str) -> std::borrow::Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase() && !matches!(b, b'%' | b'&' | b'\\' | 0))
+    {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(normalise(value))
+}
+
 /// The text a detector sees for a value already URL-decoded once by the parser: further
 /// percent-decoding, HTML entities, JS escapes, NUL removal and lowercase.
 #[must_use]
@@ -458,6 +470,31 @@ pub fn shell_fold(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalise_cow_borrows_only_what_is_already_normal() {
+        for v in ["sku", "19.99", "c-123", "a b", "", "mary@example.com"] {
+            assert!(
+                matches!(normalise_cow(v), std::borrow::Cow::Borrowed(_)),
+                "{v}"
+            );
+        }
+        for v in [
+            "SKU-1",
+            "%27",
+            "a&#60;b",
+            "\\x3c",
+            "nul\0",
+            "caf\u{e9}",
+            "\u{ff1c}",
+        ] {
+            assert!(
+                matches!(normalise_cow(v), std::borrow::Cow::Owned(_)),
+                "{v}"
+            );
+            assert_eq!(normalise_cow(v), normalise(v), "{v}");
+        }
+    }
 
     #[test]
     fn decodes_double_percent_encoding() {

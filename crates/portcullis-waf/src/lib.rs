@@ -15,6 +15,7 @@ pub mod rules;
 pub mod sqli;
 pub mod xss;
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use aho_corasick::AhoCorasick;
@@ -760,7 +761,7 @@ impl Waf {
     /// Scans every field once. A field repeated with the same target, name and value (the
     /// keys of every object in a JSON array, a tag used twice) can add nothing: a rule counts
     /// once per target, and what fires depends only on the target, name and value.
-    fn scan_fields(&self, fields: &[Field], acc: &mut Acc<'_>) {
+    fn scan_fields(&self, fields: &[Field<'_>], acc: &mut Acc<'_>) {
         // foldhash: several times cheaper than SipHash on short strings, and still seeded
         // per process, so attacker-chosen field names cannot aim at collisions.
         let mut seen = std::collections::HashSet::with_capacity_and_hasher(
@@ -774,10 +775,10 @@ impl Waf {
         }
     }
 
-    fn scan_field(&self, f: &Field, acc: &mut Acc<'_>) {
+    fn scan_field(&self, f: &Field<'_>, acc: &mut Acc<'_>) {
         if !f.name.is_empty() {
             // Names are attacker-controlled too (and a form body without `=` is all name).
-            let name = decode::normalise(&f.name);
+            let name = decode::normalise_cow(&f.name);
             self.scan_value_normalised(&f.name, &name, &f.target, acc);
             let lname = f.name.to_ascii_lowercase();
             self.scan_text(&name, &f.target, &self.names, acc);
@@ -818,17 +819,18 @@ impl Waf {
     /// Runs every value detector on one value (and on its base64 decoding when it looks
     /// encoded).
     fn scan_value(&self, raw: &str, target: &str, acc: &mut Acc<'_>) {
-        self.scan_value_normalised(raw, &decode::normalise(raw), target, acc);
+        self.scan_value_normalised(raw, &decode::normalise_cow(raw), target, acc);
     }
 
     /// [`Waf::scan_value`] for a caller that already holds `normalise(raw)`.
     fn scan_value_normalised(&self, raw: &str, norm: &str, target: &str, acc: &mut Acc<'_>) {
         // Normalising drops NULs and backslash escapes, so judge those on the value as sent.
         // A byte search first: substring searches on every value cost more than they find.
-        if raw.contains('\0') || (raw.contains('%') && raw.contains("%00")) {
+        let present = bytes_present(raw);
+        if present & has::NUL != 0 || (present & has::PERCENT != 0 && raw.contains("%00")) {
             acc.hit(rules::CONTROL_CHARS, target, raw);
         }
-        if raw.contains('\\') && (raw.contains("..\\") || raw.contains("\\..")) {
+        if present & has::BACKSLASH != 0 && (raw.contains("..\\") || raw.contains("\\..")) {
             acc.hit(rules::LFI_BACKSLASH, target, raw);
         }
         self.scan_norm(norm, target, acc);
@@ -842,12 +844,13 @@ impl Waf {
         if norm.is_empty() {
             return;
         }
-        if norm.contains('\0') {
+        let present = bytes_present(norm);
+        if present & has::NUL != 0 {
             acc.hit(rules::CONTROL_CHARS, target, norm);
         }
         self.scan_text(norm, target, &self.values, acc);
         // Quotes, carets, backslashes and `$IFS`-style variables are what shell folding removes.
-        if norm.contains(['$', '\\', '^', '\'', '"']) {
+        if present & (has::DOLLAR | has::BACKSLASH | has::CARET | has::QUOTE | has::DQUOTE) != 0 {
             let folded = decode::shell_fold(norm);
             if folded != norm {
                 self.scan_text(&folded, target, &self.values, acc);
@@ -859,20 +862,22 @@ impl Waf {
         if let Some(r) = xss::detect(norm) {
             acc.hit(rules::XSS, target, &format!("{r}: {norm}"));
         }
-        if norm.contains('{') {
+        if present & has::LBRACE != 0 {
             if let Some(words) = heuristics::brace_expand(&decode::shell_fold(norm)) {
                 if self.brace_command.is_match(&words) {
                     acc.hit(rules::BRACE_COMMAND, target, norm);
                 }
             }
         }
-        if norm.contains('(') && (norm.contains('$') || norm.contains(['[', '.', ')'])) {
+        if present & has::LPAREN != 0
+            && present & (has::DOLLAR | has::LBRACKET | has::DOT | has::RPAREN) != 0
+        {
             let folded = heuristics::php_fold(norm);
             if self.php_indirect.is_match(&folded) {
                 acc.hit(rules::PHP_INDIRECT, target, norm);
             }
         }
-        if heuristics::hidden_script_scheme(norm) {
+        if present & has::COLON != 0 && heuristics::hidden_script_scheme(norm) {
             acc.hit(rules::HIDDEN_SCHEME, target, norm);
         }
     }
@@ -934,7 +939,6 @@ impl Waf {
         }
         let cap = self.spec.body_inspect_bytes.max(1);
         let body = body.get(..cap).unwrap_or(body);
-        let text = String::from_utf8_lossy(body);
         // The boundary is case-sensitive: keep the header as sent for it.
         let ct_raw = req
             .headers
@@ -944,8 +948,28 @@ impl Waf {
         let ct = ct_raw.to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim().to_owned();
         let max_fields = self.spec.limit_json_elements.max(self.spec.limit_arg_count);
-        // Room for a typical API body's fields without regrowing.
-        let mut fields = Vec::with_capacity(128);
+        let declared_json = !(media == "application/x-www-form-urlencoded"
+            || media.starts_with("multipart/"))
+            && media.ends_with("json");
+        // A JSON body that parses is read through the parser, which checks its UTF-8 itself:
+        // only the other kinds (and a JSON body that fails to parse) need it as text.
+        let text = if declared_json {
+            Cow::Borrowed("")
+        } else {
+            String::from_utf8_lossy(body)
+        };
+        let is_json =
+            declared_json || (media.is_empty() && text.trim_start().starts_with(['{', '[']));
+        // Parsed before the fields, which borrow its strings.
+        let json_tree = if is_json {
+            body::Json::parse(body)
+        } else {
+            Ok(body::Json::Other)
+        };
+        let unparsed_json;
+        // Room for a typical API body's fields without regrowing (a JSON scalar or key
+        // takes at least four bytes: `"a":` or `1,`).
+        let mut fields = Vec::with_capacity((body.len() / 4).clamp(64, 1024));
         let mut json_doc = None;
         if media == "application/x-www-form-urlencoded" {
             body::urlencoded(
@@ -971,10 +995,10 @@ impl Waf {
             // Quotes, `;`, `=` and backslashes in part names are parsed differently by
             // different back ends: the classic multipart bypass.
             for f in &fields {
-                let n = match f.target.as_str() {
-                    "body:filename" => f.value.as_str(),
+                let n = match &*f.target {
+                    "body:filename" => &*f.value,
                     "body:part_header" | body::AMBIGUOUS_DISPOSITION => "",
-                    _ => f.name.as_str(),
+                    _ => &*f.name,
                 };
                 if n.contains(['"', ';', '=', '\\']) {
                     acc.hit(rules::MULTIPART_BAD, "body", n);
@@ -982,22 +1006,14 @@ impl Waf {
             }
             if !ok && !truncated {
                 acc.hit(rules::MULTIPART_BAD, "body", "");
-                fields.push(Field {
-                    target: "body".to_owned(),
-                    name: String::new(),
-                    value: text.to_string(),
-                });
+                fields.push(Field::whole("body", &text));
             }
-        } else if media.ends_with("json")
-            || (media.is_empty() && text.trim_start().starts_with(['{', '[']))
-        {
-            match serde_json::from_slice::<serde_json::Value>(body) {
+        } else if is_json {
+            match &json_tree {
                 Ok(v) => {
                     let mut stats = body::JsonStats::default();
                     body::json(
-                        &v,
-                        "",
-                        0,
+                        v,
                         self.spec.limit_json_depth,
                         &mut stats,
                         &mut fields,
@@ -1010,17 +1026,18 @@ impl Waf {
                         );
                         self.limit(403, "waf_json_limits", msg)?;
                     }
-                    json_doc = Some(v);
+                    // Only the schema check needs the document as a `Value`: parse it
+                    // again there rather than on every JSON request.
+                    if self.positive.is_some() {
+                        json_doc = serde_json::from_slice::<serde_json::Value>(body).ok();
+                    }
                 }
                 Err(_) => {
                     if !truncated {
                         acc.hit(rules::JSON_BAD, "body", "");
                     }
-                    fields.push(Field {
-                        target: "body".to_owned(),
-                        name: String::new(),
-                        value: text.to_string(),
-                    });
+                    unparsed_json = String::from_utf8_lossy(body);
+                    fields.push(Field::whole("body", &unparsed_json));
                 }
             }
         } else if media.ends_with("xml") || text.trim_start().starts_with("<?xml") {
@@ -1031,20 +1048,16 @@ impl Waf {
                 acc.hit(rules::XXE, "xml", what);
             }
         } else {
-            fields.push(Field {
-                target: "body".to_owned(),
-                name: String::new(),
-                value: text.to_string(),
-            });
+            fields.push(Field::whole("body", &text));
         }
         for f in &fields {
-            if f.target == "body:filename" && script_file_name(&f.value) {
+            if &*f.target == "body:filename" && script_file_name(&f.value) {
                 acc.hit(rules::SCRIPT_UPLOAD, &f.target, &f.value);
             }
-            if f.target == body::AMBIGUOUS_DISPOSITION {
+            if &*f.target == body::AMBIGUOUS_DISPOSITION {
                 acc.hit(rules::MULTIPART_BAD, "body", &f.value);
             }
-            if f.target == "body:part_header" && !allowed_part_charset(&f.value) {
+            if &*f.target == "body:part_header" && !allowed_part_charset(&f.value) {
                 acc.hit(rules::MULTIPART_CHARSET, &f.target, &f.value);
             }
         }
@@ -1061,7 +1074,7 @@ impl Waf {
 /// A field as a set key: equal when target, name and value are. Only name and value are
 /// hashed: targets are long and shared by many fields, so they would cost more to hash than
 /// they separate.
-struct SameField<'a>(&'a Field);
+struct SameField<'a>(&'a Field<'a>);
 
 impl PartialEq for SameField<'_> {
     fn eq(&self, other: &Self) -> bool {
@@ -1078,6 +1091,50 @@ impl std::hash::Hash for SameField<'_> {
         self.0.name.hash(state);
         self.0.value.hash(state);
     }
+}
+
+/// Bits of [`bytes_present`]: the ASCII bytes whose presence gates a check on a value.
+mod has {
+    pub(crate) const NUL: u16 = 1;
+    pub(crate) const PERCENT: u16 = 1 << 1;
+    pub(crate) const BACKSLASH: u16 = 1 << 2;
+    pub(crate) const DOLLAR: u16 = 1 << 3;
+    pub(crate) const CARET: u16 = 1 << 4;
+    pub(crate) const QUOTE: u16 = 1 << 5;
+    pub(crate) const DQUOTE: u16 = 1 << 6;
+    pub(crate) const LBRACE: u16 = 1 << 7;
+    pub(crate) const LPAREN: u16 = 1 << 8;
+    pub(crate) const RPAREN: u16 = 1 << 9;
+    pub(crate) const LBRACKET: u16 = 1 << 10;
+    pub(crate) const DOT: u16 = 1 << 11;
+    pub(crate) const COLON: u16 = 1 << 12;
+}
+
+/// Which of the [`has`] bytes `s` contains, in one pass: a value went through a dozen
+/// `contains` scans, each with its own call and setup, to gate checks most values skip.
+/// An ASCII byte occurs in UTF-8 only as that character, so a bit is set exactly when
+/// `s.contains(char)` would be true.
+fn bytes_present(s: &str) -> u16 {
+    const TABLE: [u16; 256] = {
+        let mut t = [0u16; 256];
+        t[0] = has::NUL;
+        t[b'%' as usize] = has::PERCENT;
+        t[b'\\' as usize] = has::BACKSLASH;
+        t[b'$' as usize] = has::DOLLAR;
+        t[b'^' as usize] = has::CARET;
+        t[b'\'' as usize] = has::QUOTE;
+        t[b'"' as usize] = has::DQUOTE;
+        t[b'{' as usize] = has::LBRACE;
+        t[b'(' as usize] = has::LPAREN;
+        t[b')' as usize] = has::RPAREN;
+        t[b'[' as usize] = has::LBRACKET;
+        t[b'.' as usize] = has::DOT;
+        t[b':' as usize] = has::COLON;
+        t
+    };
+    s.bytes().fold(0, |m, b| {
+        m | TABLE.get(usize::from(b)).copied().unwrap_or(0)
+    })
 }
 
 /// Argument names that carry a session id: the well-known ones and framework-style

@@ -158,13 +158,13 @@ impl Positive {
     pub(crate) fn check_body(
         &self,
         media: &str,
-        fields: &[Field],
+        fields: &[Field<'_>],
         json: Option<&serde_json::Value>,
     ) -> Result<(), PositiveViolation> {
         if media == "application/x-www-form-urlencoded" || media.starts_with("multipart/") {
             for f in fields
                 .iter()
-                .filter(|f| f.target != "body:filename" && f.target != "body:part_header")
+                .filter(|f| &*f.target != "body:filename" && &*f.target != "body:part_header")
             {
                 self.check_param(&f.name, &f.value)?;
             }

@@ -959,3 +959,37 @@ fn reassembles_values_that_an_ampersand_split() {
     )
     .is_ok());
 }
+
+#[test]
+fn bytes_present_agrees_with_contains_for_every_gated_byte() {
+    let bits = [
+        ('\0', has::NUL),
+        ('%', has::PERCENT),
+        ('\\', has::BACKSLASH),
+        ('$', has::DOLLAR),
+        ('^', has::CARET),
+        ('\'', has::QUOTE),
+        ('"', has::DQUOTE),
+        ('{', has::LBRACE),
+        ('(', has::LPAREN),
+        (')', has::RPAREN),
+        ('[', has::LBRACKET),
+        ('.', has::DOT),
+        (':', has::COLON),
+    ];
+    for s in [
+        "",
+        "plain words 123",
+        "a\0b",
+        "100%",
+        "c:\\x",
+        "$x^'\"{}()[].:",
+        "caf\u{e9} (\u{ff58})",
+        "\u{65e5}\u{672c}.\u{8a9e}",
+    ] {
+        let m = bytes_present(s);
+        for (c, bit) in bits {
+            assert_eq!(m & bit != 0, s.contains(c), "{s:?} {c:?}");
+        }
+    }
+}
