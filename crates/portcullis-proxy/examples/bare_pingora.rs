@@ -52,8 +52,11 @@ fn main() {
         eprintln!("usage: bare_pingora LISTEN_ADDR BACKEND_ADDR");
         std::process::exit(2);
     };
+    // SIGTERM exits at once: the bench stops it, nothing is in flight that must finish.
     let conf = ServerConf {
         threads: 1,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
