@@ -212,6 +212,11 @@ struct CompiledLimit {
     limit: Limit,
     /// Distinguishes this limit's counters from the policy's others.
     tag: String,
+    /// `"<label>/<tag>"` as a structured-field string: the limit's name in `RateLimit` and
+    /// `RateLimit-Policy`, quoted once here instead of on every answer.
+    header_name: String,
+    /// This limit's item of `RateLimit-Policy` (`<name>;q=<rate>;w=<window seconds>`).
+    policy_item: String,
 }
 
 struct CompiledPolicy {
@@ -231,7 +236,7 @@ type Overrides = HashMap<String, Vec<CompiledLimit>>;
 /// Reads a thresholds map: `<key value> <limit>[, <limit>...]` per line, `#` comments. The
 /// limits of a line get their own counters (tag `o<hash of the line's limits>.<i>`), so editing
 /// a line starts its keys afresh while the other lines keep theirs.
-fn read_overrides(path: &Path) -> Result<Overrides, RateLimitError> {
+fn read_overrides(path: &Path, label: &str) -> Result<Overrides, RateLimitError> {
     let err = |line: usize, message: String| RateLimitError::ListFile {
         path: path.to_path_buf(),
         line,
@@ -259,7 +264,7 @@ fn read_overrides(path: &Path) -> Result<Overrides, RateLimitError> {
             return Err(err(i + 1, format!("key value {value:?} is listed twice")));
         }
         let prefix = format!("o{:08x}.", fnv1a(rest.trim().as_bytes()) as u32);
-        out.insert(value.to_owned(), compile_limits(&limits, &prefix));
+        out.insert(value.to_owned(), compile_limits(&limits, label, &prefix));
     }
     Ok(out)
 }
@@ -282,13 +287,20 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-fn compile_limits(list: &[Limit], prefix: &str) -> Vec<CompiledLimit> {
+fn compile_limits(list: &[Limit], label: &str, prefix: &str) -> Vec<CompiledLimit> {
     list.iter()
         .enumerate()
-        .map(|(i, l)| CompiledLimit {
-            gcra: Gcra::new(l),
-            limit: l.clone(),
-            tag: format!("{prefix}{i}"),
+        .map(|(i, l)| {
+            let tag = format!("{prefix}{i}");
+            let header_name = sf_string(&format!("{label}/{tag}"));
+            let policy_item = format!("{header_name};q={};w={}", l.rate, l.period.as_secs());
+            CompiledLimit {
+                gcra: Gcra::new(l),
+                limit: l.clone(),
+                tag,
+                header_name,
+                policy_item,
+            }
         })
         .collect()
 }
@@ -345,30 +357,23 @@ fn sf_string(s: &str) -> String {
     out
 }
 
-fn policy_header(label: &str, limits: &[&CompiledLimit]) -> String {
-    let mut s = String::new();
+fn policy_header(limits: &[&CompiledLimit]) -> String {
+    let len = limits.iter().map(|l| l.policy_item.len() + 2).sum();
+    let mut s = String::with_capacity(len);
     for (i, l) in limits.iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(
-            s,
-            "{};q={};w={}",
-            sf_string(&format!("{label}/{}", l.tag)),
-            l.limit.rate,
-            l.limit.period.as_secs()
-        );
+        s.push_str(&l.policy_item);
     }
     s
 }
 
-fn state_header(label: &str, l: &CompiledLimit, o: &Outcome) -> String {
-    format!(
-        "{};r={};t={}",
-        sf_string(&format!("{label}/{}", l.tag)),
-        o.remaining,
-        ceil_secs(o.reset_ns)
-    )
+fn state_header(l: &CompiledLimit, o: &Outcome) -> String {
+    let mut s = String::with_capacity(l.header_name.len() + 32);
+    s.push_str(&l.header_name);
+    let _ = write!(s, ";r={};t={}", o.remaining, ceil_secs(o.reset_ns));
+    s
 }
 
 impl RateLimiter {
@@ -389,19 +394,22 @@ impl RateLimiter {
             let quotas = p
                 .quotas
                 .iter()
-                .map(|(plan, list)| (plan.clone(), compile_limits(list, &format!("{plan}."))))
+                .map(|(plan, list)| {
+                    let limits = compile_limits(list, &label, &format!("{plan}."));
+                    (plan.clone(), limits)
+                })
                 .collect();
             let overrides = match &p.overrides_file {
-                Some(f) => read_overrides(f)?,
+                Some(f) => read_overrides(f, &label)?,
                 None => Overrides::new(),
             };
             policies.push(CompiledPolicy {
                 overrides: ArcSwap::from_pointee(overrides),
                 spec: p.clone(),
                 metrics: shared.policy_metrics(&label),
+                limits: compile_limits(&p.limits, &label, ""),
                 label,
                 id,
-                limits: compile_limits(&p.limits, ""),
                 quotas,
             });
         }
@@ -417,7 +425,7 @@ impl RateLimiter {
         let mut fresh = Vec::new();
         for p in &self.policies {
             if let Some(f) = &p.spec.overrides_file {
-                fresh.push((p, read_overrides(f)?));
+                fresh.push((p, read_overrides(f, &p.label)?));
             }
         }
         for (p, map) in fresh {
@@ -502,8 +510,8 @@ impl RateLimiter {
                 let retry = ceil_secs(o.retry_after_ns).max(1);
                 return Err(Deny::new(429, "rate_limited", "too many requests")
                     .with_header("Retry-After", retry.to_string())
-                    .with_header("RateLimit-Policy", policy_header(&p.label, &limits))
-                    .with_header("RateLimit", state_header(&p.label, l, o))
+                    .with_header("RateLimit-Policy", policy_header(&limits))
+                    .with_header("RateLimit", state_header(l, o))
                     .with_log_detail(format!("policy={} limit={:?}", p.label, l.limit.text)));
             }
             p.metrics.allowed.fetch_add(1, Ordering::Relaxed);
@@ -513,11 +521,7 @@ impl RateLimiter {
                 .min_by_key(|(o, _)| o.remaining)
             {
                 if best.as_ref().is_none_or(|b| o.remaining < b.0) {
-                    best = Some((
-                        o.remaining,
-                        policy_header(&p.label, &limits),
-                        state_header(&p.label, l, o),
-                    ));
+                    best = Some((o.remaining, policy_header(&limits), state_header(l, o)));
                 }
             }
         }

@@ -470,7 +470,9 @@ fn health_request(path: &str, host: &str) -> Result<RequestHeader, String> {
 /// so health and ejection state survive a reload.
 #[derive(Debug, Default, Clone)]
 pub struct PoolSet {
-    pools: HashMap<String, Arc<Pool>>,
+    /// foldhash: every request looks its pool up by name (twice), and SipHash cost more than
+    /// the rest of the lookup; the names come from the config, not from requests.
+    pools: HashMap<String, Arc<Pool>, foldhash::fast::RandomState>,
 }
 
 impl PoolSet {
@@ -479,7 +481,7 @@ impl PoolSet {
         upstreams: impl IntoIterator<Item = &'a Upstream>,
         previous: Option<&PoolSet>,
     ) -> Result<PoolSet, UpstreamError> {
-        let mut pools = HashMap::new();
+        let mut pools = HashMap::default();
         for spec in upstreams {
             let reused = previous
                 .and_then(|p| p.pools.get(&spec.name))
