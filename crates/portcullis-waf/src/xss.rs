@@ -265,19 +265,40 @@ fn may_be_script(s: &str) -> bool {
     let Ok(mut sid) = dfa.start_state(Anchored::No) else {
         return true;
     };
-    let mut buf = [0u8; 4];
-    for c in s.chars() {
-        if c.is_whitespace() || c.is_control() || matches!(c, '\u{fffd}' | '(' | ')') {
-            continue;
-        }
-        for &b in c.encode_utf8(&mut buf).as_bytes() {
-            sid = dfa.next_state(Anchored::No, sid, b);
-            if dfa.is_match(sid) {
-                return true;
+    // Byte by byte: an ASCII byte is its own character, and the bytes of any other
+    // character (all 0x80 and above) are fed or skipped together, by what the character is.
+    let bytes = s.as_bytes();
+    let mut skip_until = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii() {
+            // `char::is_whitespace` and `is_control` on ASCII: `\t`..`\r`, space, and
+            // every byte below 0x20 or 0x7f.
+            if b <= b' ' || b == 0x7f || b == b'(' || b == b')' {
+                continue;
             }
+        } else if i < skip_until {
+            continue;
+        } else if is_utf8_lead(b) {
+            let c = s
+                .get(i..)
+                .and_then(|r| r.chars().next())
+                .unwrap_or('\u{fffd}');
+            if c.is_whitespace() || c.is_control() || c == '\u{fffd}' {
+                skip_until = i + c.len_utf8();
+                continue;
+            }
+        }
+        sid = dfa.next_state(Anchored::No, sid, b);
+        if dfa.is_match(sid) {
+            return true;
         }
     }
     false
+}
+
+/// Whether `b` starts a multi-byte UTF-8 character (rather than continuing one).
+fn is_utf8_lead(b: u8) -> bool {
+    b >= 0xc0
 }
 
 /// Script without tags: a `javascript:` URL with code, or a break out of a JS string into a
