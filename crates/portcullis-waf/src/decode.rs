@@ -328,22 +328,61 @@ pub fn js_unescape(input: &str) -> String {
 #[must_use]
 pub fn base64_text(input: &str) -> Option<String> {
     let t = input.trim();
-    if t.len() < 12 || t.len() > 64 * 1024 {
+    if !base64_text_checks(t) {
         return None;
+    }
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    // Most candidates are short words with capitals (`Widget number 3`) that decode to
+    // bytes which are not text: restore and decode those on the stack, with the same
+    // engines in the same order, so only text that is kept is allocated.
+    const STACK: usize = 256;
+    if t.len() <= STACK {
+        let mut restored = [0u8; STACK];
+        for (dst, &b) in restored.iter_mut().zip(t.as_bytes()) {
+            *dst = if b == b' ' { b'+' } else { b };
+        }
+        let restored = restored.get(..t.len())?;
+        let end = restored.len() - restored.iter().rev().take_while(|&&b| b == b'=').count();
+        let trimmed = restored.get(..end)?;
+        // Room for the engines' estimate of any input up to STACK bytes, so the decode
+        // cannot fail for want of space (and would fall back to the heap if it did).
+        let mut out = [0u8; STACK / 4 * 3];
+        let decoded = match STANDARD_NO_PAD.decode_slice(trimmed, &mut out) {
+            Err(base64::DecodeSliceError::DecodeError(_)) => {
+                URL_SAFE_NO_PAD.decode_slice(trimmed, &mut out)
+            }
+            other => other,
+        };
+        match decoded {
+            Ok(n) => return printable_text(out.get(..n)?),
+            Err(base64::DecodeSliceError::DecodeError(_)) => return None,
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {}
+        }
+    }
+    base64_text_heap(t)
+}
+
+/// Whether the trimmed value `t` is a candidate for [`base64_text`] at all.
+fn base64_text_checks(t: &str) -> bool {
+    if t.len() < 12 || t.len() > 64 * 1024 {
+        return false;
     }
     // Form decoding turns the `+` of standard base64 into a space: a space counts as `+`.
     if !t
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b' '))
     {
-        return None;
+        return false;
     }
     // Words and numbers are valid base64 too: require a mix of cases or digits.
     let has_upper = t.bytes().any(|b| b.is_ascii_uppercase());
     let has_lower = t.bytes().any(|b| b.is_ascii_lowercase());
-    if !(has_upper && has_lower) {
-        return None;
-    }
+    has_upper && has_lower
+}
+
+/// The decoding of [`base64_text`] for a candidate of any length, on the heap.
+fn base64_text_heap(t: &str) -> Option<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let restored;
     let t = if t.contains(' ') {
         restored = t.replace(' ', "+");
@@ -352,11 +391,16 @@ pub fn base64_text(input: &str) -> Option<String> {
         t
     };
     let trimmed = t.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+    let bytes = STANDARD_NO_PAD
         .decode(trimmed)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
         .ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
+    printable_text(&bytes)
+}
+
+/// `bytes` as text when they are UTF-8 and at least nine tenths printable.
+fn printable_text(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
     let printable = text
         .chars()
         .filter(|c| !c.is_control() || c.is_ascii_whitespace())
@@ -567,6 +611,60 @@ mod tests {
             assert_eq!(normalise(v), normalise_slow(v), "{v}");
         }
         assert_eq!(normalise("ＡＢＣ"), "abc");
+    }
+
+    #[test]
+    fn base64_on_the_stack_decodes_as_on_the_heap() {
+        use base64::Engine as _;
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+        ];
+        let mut state: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut decoded = 0;
+        for i in 0..20_000u64 {
+            let len = usize::try_from(next() % 200).unwrap();
+            let plain: Vec<u8> = (0..len)
+                .map(|_| {
+                    let b = u8::try_from(next() % 256).unwrap();
+                    // Mostly text, so that many decode to something kept.
+                    if next() % 8 == 0 {
+                        b
+                    } else {
+                        b' ' + b % 95
+                    }
+                })
+                .collect();
+            let mut enc = engines[usize::try_from(i % 2).unwrap()].encode(&plain);
+            // Spaces for plus signs, lost padding, stray characters, cut ends.
+            match next() % 5 {
+                0 => enc = enc.replace('+', " "),
+                1 => enc = enc.trim_end_matches('=').to_owned(),
+                2 if !enc.is_empty() => {
+                    enc.insert(usize::try_from(next()).unwrap() % enc.len(), '-')
+                }
+                3 => enc.truncate(usize::try_from(next()).unwrap() % (enc.len() + 1)),
+                _ => {}
+            }
+            let t = enc.trim();
+            let stack = base64_text(&enc);
+            decoded += usize::from(stack.is_some());
+            if t.len() >= 12 {
+                let heap = if base64_text_checks(t) {
+                    base64_text_heap(t)
+                } else {
+                    None
+                };
+                assert_eq!(stack, heap, "{enc:?}");
+            }
+        }
+        assert!(decoded > 500, "too few decoded: {decoded}");
     }
 
     #[test]

@@ -547,7 +547,12 @@ impl Waf {
         // Headers and cookies.
         for (name, value) in req.headers {
             let n = name.as_str();
-            let v = String::from_utf8_lossy(value.as_bytes());
+            // Header values are nearly always valid (mostly ASCII): the validation with its
+            // ASCII fast path first, the lossy conversion (same result) only for the rest.
+            let v = match std::str::from_utf8(value.as_bytes()) {
+                Ok(v) => std::borrow::Cow::Borrowed(v),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()),
+            };
             if n == "cookie" {
                 for c in v.split(';') {
                     let (k, val) = c.trim().split_once('=').unwrap_or((c.trim(), ""));

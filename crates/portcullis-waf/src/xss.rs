@@ -208,17 +208,124 @@ fn attributes(body: &str) -> Option<&'static str> {
     None
 }
 
+/// Words one of which every check of [`script_context_unfiltered`] but the attribute
+/// breakout needs in its text; see [`may_be_script`].
+const ANCHORS: &[&str] = &[
+    "script:",
+    "alert",
+    "prompt",
+    "confirm",
+    "eval",
+    "settimeout",
+    "setinterval",
+    "function",
+    "fetch",
+    "import",
+    "document",
+    "fromcharcode",
+    "atob",
+    "constructor",
+    "window[",
+    "window.location=",
+    "self[",
+    "top[",
+    ".innerhtml=",
+];
+
+/// The [`ANCHORS`] as one automaton, stepped byte by byte by [`may_be_script`]. `None` only
+/// if it could not be built, and then every value takes the full checks.
+static ANCHOR_DFA: std::sync::LazyLock<Option<aho_corasick::dfa::DFA>> =
+    std::sync::LazyLock::new(|| aho_corasick::dfa::DFA::new(ANCHORS).ok());
+
+/// Whether `s` may reach a verdict in the checks of [`script_context_unfiltered`] other
+/// than [`attribute_breakout`]: a necessary condition, cheap enough for every User-Agent
+/// (`Mozilla/5.0 (Windows NT 10.0; ...)` has the `(` and `.` that let a value through the
+/// byte test, and then paid for a copy, a dozen substring searches and four replacements).
+///
+/// Why it is necessary. Each of those checks searches `s`, or `flat`, for a fixed text:
+/// a scheme (`javascript:`, `vbscript:`: contains `script:`), a sink called at the start or
+/// with `new function(` (contains its name or `function`), a sink of `SINKS` (each is an
+/// anchor or contains one: `document.write`), or a DOM access (`document...`, `window[`,
+/// `window.location=`, `self[`, `top[`, `.innerhtml=`). `flat` is `s` with characters
+/// removed: `strip_url` drops whitespace, controls and U+FFFD; the later rewriting drops
+/// `(` and `)` only (`)[`, `).`, `(document`, `(self`), and comments only when `flat` has
+/// `/*`, which needs a `*` in `s`. So, with no `*` in `s`, `flat` is `s` minus characters
+/// of the class `squeezed` removes here (whitespace, controls, U+FFFD, parentheses). A text
+/// found in `s` or `flat` holds an anchor without any of those characters; dropping
+/// characters around an anchor that holds none of them leaves it whole, so the anchor is in
+/// `squeezed`. With a `*` in `s`, or without the automaton, the answer is `true`.
+fn may_be_script(s: &str) -> bool {
+    let Some(dfa) = ANCHOR_DFA.as_ref() else {
+        return true;
+    };
+    if s.contains('*') {
+        return true;
+    }
+    use aho_corasick::{automaton::Automaton, Anchored};
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+        return true;
+    };
+    // Byte by byte: an ASCII byte is its own character, and the bytes of any other
+    // character (all 0x80 and above) are fed or skipped together, by what the character is.
+    let bytes = s.as_bytes();
+    let mut skip_until = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii() {
+            // `char::is_whitespace` and `is_control` on ASCII: `\t`..`\r`, space, and
+            // every byte below 0x20 or 0x7f.
+            if b <= b' ' || b == 0x7f || b == b'(' || b == b')' {
+                continue;
+            }
+        } else if i < skip_until {
+            continue;
+        } else if is_utf8_lead(b) {
+            let c = s
+                .get(i..)
+                .and_then(|r| r.chars().next())
+                .unwrap_or('\u{fffd}');
+            if c.is_whitespace() || c.is_control() || c == '\u{fffd}' {
+                skip_until = i + c.len_utf8();
+                continue;
+            }
+        }
+        sid = dfa.next_state(Anchored::No, sid, b);
+        if dfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `b` starts a multi-byte UTF-8 character (rather than continuing one).
+fn is_utf8_lead(b: u8) -> bool {
+    b >= 0xc0
+}
+
 /// Script without tags: a `javascript:` URL with code, or a break out of a JS string into a
 /// call of a well-known sink.
 fn script_context(s: &str) -> Option<&'static str> {
-    // Every check below needs one of these bytes: most API values (names, numbers, prose
-    // without quotes) end here, before any allocation or substring search.
-    if !s
-        .bytes()
-        .any(|c| matches!(c, b'(' | b'`' | b'[' | b':' | b'"' | b'\'' | b'.'))
-    {
+    if !has_script_byte(s) {
         return None;
     }
+    if !may_be_script(s) {
+        // Only the breakout is left, and it is the same check in the same place of the
+        // order as in the full path below.
+        return attribute_breakout(s).then_some("event handler attribute");
+    }
+    script_context_unfiltered(s)
+}
+
+/// Every check of [`script_context_unfiltered`] needs one of these bytes: most API values
+/// (names, numbers, prose without quotes) end here, before any allocation or substring
+/// search.
+fn has_script_byte(s: &str) -> bool {
+    s.bytes()
+        .any(|c| matches!(c, b'(' | b'`' | b'[' | b':' | b'"' | b'\'' | b'.'))
+}
+
+/// [`script_context`] without the anchor filter (for a value that passed
+/// [`has_script_byte`]); kept whole so the property test can compare the two.
+fn script_context_unfiltered(s: &str) -> Option<&'static str> {
     let flat = strip_url(s);
     for scheme in ["javascript:", "vbscript:"] {
         if let Some(p) = flat.find(scheme) {
@@ -404,7 +511,184 @@ fn attribute_breakout(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::detect;
+    use super::{
+        detect, has_script_byte, may_be_script, script_context, script_context_unfiltered,
+    };
+
+    /// The anchor filter must never change an answer: random strings built from script
+    /// fragments, separators the flattening removes, comments and browser User-Agent
+    /// pieces get the same answer from the filtered and the unfiltered checks.
+    #[test]
+    fn the_anchor_filter_never_changes_an_answer() {
+        const PIECES: &[&str] = &[
+            " ",
+            " ",
+            "\t",
+            "\n",
+            "\u{a0}",
+            "\u{fffd}",
+            "\u{1}",
+            "x",
+            "1",
+            "a",
+            "=",
+            ";",
+            ":",
+            ".",
+            ",",
+            "-",
+            "+",
+            "/",
+            "*",
+            "/*",
+            "*/",
+            "(",
+            ")",
+            "[",
+            "]",
+            "`",
+            "'",
+            "\"",
+            "{",
+            "<",
+            ">",
+            "!",
+            "~",
+            "|",
+            "&",
+            "alert",
+            "prompt",
+            "confirm",
+            "eval",
+            "settimeout",
+            "setinterval",
+            "fetch",
+            "import",
+            "document",
+            "write",
+            "cookie",
+            "domain",
+            "fromcharcode",
+            "atob",
+            "constructor",
+            "new",
+            "function",
+            "window",
+            "self",
+            "top",
+            "location",
+            "innerhtml",
+            "javascript",
+            "vbscript",
+            "script",
+            "java",
+            "scr",
+            "ipt",
+            "docu",
+            "ment",
+            "win",
+            "dow",
+            "al",
+            "ert",
+            "call",
+            "apply",
+            "bind",
+            "on",
+            "onload",
+            "onfocus",
+            "style",
+            "expression",
+            "url",
+            "behavior",
+            "@import",
+            "mozilla/5.0",
+            "windows nt 10.0",
+            "applewebkit/537.36",
+            "(khtml, like gecko)",
+            "é",
+            "文",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut flagged, mut skipped) = (0, 0);
+        for _ in 0..300_000 {
+            let len = 1 + next() % 10;
+            let mut s = String::new();
+            for _ in 0..len {
+                let i = usize::try_from(next() % PIECES.len() as u64).unwrap();
+                s.push_str(PIECES[i]);
+            }
+            let full = if has_script_byte(&s) {
+                script_context_unfiltered(&s)
+            } else {
+                None
+            };
+            assert_eq!(script_context(&s), full, "{s:?}");
+            flagged += usize::from(full.is_some());
+            skipped += usize::from(has_script_byte(&s) && !may_be_script(&s));
+        }
+        assert!(flagged > 1000, "too few scripts generated: {flagged}");
+        assert!(skipped > 3000, "too few values skipped: {skipped}");
+    }
+
+    /// Known script with a separator that the flattening removes (or a comment) put at
+    /// every position, so a word split by it is tried at every split point.
+    #[test]
+    fn the_anchor_filter_sees_words_split_by_removed_characters() {
+        const PAYLOADS: &[&str] = &[
+            "x=document.cookie",
+            "\";alert(1)//",
+            "javascript:go(1)",
+            "vbscript:msgbox(1)",
+            "(window)['location']",
+            "top['alert'](1)",
+            "self['eval'](1)",
+            "a.innerhtml=1",
+            "window.location=1",
+            "new function('x')",
+            "'-confirm`1`-'",
+            "prompt.call(null,1)",
+            "[].constructor.constructor('x')()",
+            "x=(document).domain",
+        ];
+        const SEPARATORS: &[&str] = &[" ", "\t", "\u{fffd}", "\u{2028}", "(", ")", "/**/", "/*x*/"];
+        let mut flagged = 0;
+        for p in PAYLOADS {
+            for (i, _) in p.char_indices() {
+                for sep in SEPARATORS {
+                    let s = format!("{}{sep}{}", &p[..i], &p[i..]);
+                    let full = if has_script_byte(&s) {
+                        script_context_unfiltered(&s)
+                    } else {
+                        None
+                    };
+                    assert_eq!(script_context(&s), full, "{s:?}");
+                    flagged += usize::from(full.is_some());
+                }
+            }
+        }
+        assert!(flagged > 500, "too few scripts: {flagged}");
+    }
+
+    #[test]
+    fn the_anchor_filter_skips_browser_user_agents() {
+        for ua in [
+            "mozilla/5.0 (windows nt 10.0; win64; x64) applewebkit/537.36 (khtml, like gecko) \
+             chrome/125.0.0.0 safari/537.36",
+            "mozilla/5.0 (x11; linux x86_64) firefox/126.0",
+            "mozilla/5.0 (iphone; cpu iphone os 17_5 like mac os x) applewebkit/605.1.15 \
+             (khtml, like gecko) version/17.5 mobile/15e148 safari/604.1",
+        ] {
+            assert!(!may_be_script(ua), "{ua}");
+        }
+        assert!(may_be_script("x=docu ment.cookie"));
+        assert!(may_be_script("(al)(ert)(1)"));
+    }
 
     fn xss(s: &str) -> bool {
         detect(&s.to_lowercase()).is_some()
