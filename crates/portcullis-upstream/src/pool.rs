@@ -575,37 +575,52 @@ mod tests {
         assert!((0..50).any(|_| pool.select(&[], later) == Some(bad)));
     }
 
-    #[tokio::test]
-    async fn active_check_readmits_a_backend_it_saw_come_back() {
-        let listen = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let (a, b) = (listen(), listen());
-        let addr = a.local_addr().unwrap();
+    /// A pool of `addr` and `other` with TCP checks every 100 ms and an hour-long ejection after
+    /// one connect failure.
+    fn checked_pool(
+        addr: SocketAddr,
+        other: SocketAddr,
+        unhealthy_after: u32,
+        healthy_after: u32,
+    ) -> Pool {
         let cfg = portcullis_config::parse_str(
             "t.yaml",
             &format!(
-                "listeners: [{{ name: w, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app:\n    backends: [{{ address: \"{addr}\" }}, {{ address: \"{}\" }}]\n    health_check: {{ type: tcp, interval: 100ms, timeout: 500ms, unhealthy_after: 1, healthy_after: 1 }}\n    passive_health: {{ consecutive_failures: 1, ejection: 1h }}\nroutes: [{{ name: r, upstream: app }}]\n",
-                b.local_addr().unwrap()
+                "listeners: [{{ name: w, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app:\n    backends: [{{ address: \"{addr}\" }}, {{ address: \"{other}\" }}]\n    health_check: {{ type: tcp, interval: 100ms, timeout: 500ms, unhealthy_after: {unhealthy_after}, healthy_after: {healthy_after} }}\n    passive_health: {{ consecutive_failures: 1, ejection: 1h }}\nroutes: [{{ name: r, upstream: app }}]\n"
             ),
         )
         .unwrap();
-        let pool = Pool::from_spec(&cfg.upstreams["app"]).unwrap();
-        let status = |pool: &Pool| {
-            pool.status(Instant::now())
-                .into_iter()
-                .find(|s| s.address == addr)
-                .map(|s| (s.healthy, s.ejected))
-                .unwrap()
-        };
+        Pool::from_spec(&cfg.upstreams["app"]).unwrap()
+    }
+
+    /// (healthy, ejected) of `addr`.
+    fn health_of(pool: &Pool, addr: SocketAddr) -> (bool, bool) {
+        pool.status(Instant::now())
+            .into_iter()
+            .find(|s| s.address == addr)
+            .map(|s| (s.healthy, s.ejected))
+            .unwrap()
+    }
+
+    fn listen() -> std::net::TcpListener {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+    }
+
+    #[tokio::test]
+    async fn active_check_readmits_a_backend_it_saw_come_back() {
+        let (a, b) = (listen(), listen());
+        let addr = a.local_addr().unwrap();
+        let pool = checked_pool(addr, b.local_addr().unwrap(), 1, 1);
         let t0 = Instant::now();
         assert!(pool.health_check_if_due(t0).await);
         assert!(pool.record_connect_failure(addr, t0));
         drop(a);
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(1)).await);
-        assert_eq!(status(&pool), (false, true));
+        assert_eq!(health_of(&pool, addr), (false, true));
         // Back on the same port: the check that sees it up also lifts the hour-long ejection.
         let _a = std::net::TcpListener::bind(addr).unwrap();
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(2)).await);
-        assert_eq!(status(&pool), (true, false));
+        assert_eq!(health_of(&pool, addr), (true, false));
         assert!((0..50).any(|_| pool.select(&[], Instant::now()) == Some(addr)));
     }
 
@@ -613,38 +628,22 @@ mod tests {
     async fn ejection_ends_after_healthy_after_passes_that_began_after_it() {
         // The backend never fails an active check: it died and came back between two rounds,
         // so Pingora's health never flips, yet traffic ejected it meanwhile.
-        let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (up, other) = (listen(), listen());
         let addr = up.local_addr().unwrap();
-        let cfg = portcullis_config::parse_str(
-            "t.yaml",
-            &format!(
-                "listeners: [{{ name: w, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app:\n    backends: [{{ address: \"{addr}\" }}, {{ address: \"{}\" }}]\n    health_check: {{ type: tcp, interval: 100ms, timeout: 500ms, unhealthy_after: 3, healthy_after: 2 }}\n    passive_health: {{ consecutive_failures: 1, ejection: 1h }}\nroutes: [{{ name: r, upstream: app }}]\n",
-                other.local_addr().unwrap()
-            ),
-        )
-        .unwrap();
-        let pool = Pool::from_spec(&cfg.upstreams["app"]).unwrap();
-        let ejected = |pool: &Pool| {
-            pool.status(Instant::now())
-                .into_iter()
-                .find(|s| s.address == addr)
-                .map(|s| (s.healthy, s.ejected))
-                .unwrap()
-        };
+        let pool = checked_pool(addr, other.local_addr().unwrap(), 3, 2);
         let t0 = Instant::now();
         // Two passes before the ejection do not count for it.
         assert!(pool.health_check_if_due(t0).await);
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(1)).await);
         assert!(pool.record_connect_failure(addr, Instant::now()));
-        assert_eq!(ejected(&pool), (true, true));
+        assert_eq!(health_of(&pool, addr), (true, true));
         // One pass after it is fewer than `healthy_after`.
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(2)).await);
-        assert_eq!(ejected(&pool), (true, true));
+        assert_eq!(health_of(&pool, addr), (true, true));
         assert!((0..50).all(|_| pool.select(&[], Instant::now()) != Some(addr)));
         // The second one in a row ends the hour-long ejection.
         assert!(pool.health_check_if_due(t0 + Duration::from_secs(3)).await);
-        assert_eq!(ejected(&pool), (true, false));
+        assert_eq!(health_of(&pool, addr), (true, false));
         assert!((0..50).any(|_| pool.select(&[], Instant::now()) == Some(addr)));
     }
 

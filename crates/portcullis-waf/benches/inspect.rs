@@ -10,25 +10,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod requests;
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_config::WafSpec;
-use portcullis_core::RequestView;
 use portcullis_waf::Waf;
 
 fn typical(c: &mut Criterion) {
     let waf = Waf::from_spec(&WafSpec::default()).unwrap();
     let post = requests::post();
-    let req = RequestView {
-        method: "POST",
-        path: "/api/v1/orders",
-        query: Some(post.query),
-        host: Some("api.example.com"),
-        headers: &post.headers,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        route: "orders",
-    };
+    let req = requests::view("POST", "/api/v1/orders", post.query, &post.headers);
     assert!(post.body.len() > 2000, "{}", post.body.len());
     c.bench_function("typical_api_request", |b| {
         b.iter(|| {
@@ -42,15 +31,7 @@ fn typical(c: &mut Criterion) {
 fn typical_get(c: &mut Criterion) {
     let waf = Waf::from_spec(&WafSpec::default()).unwrap();
     let headers = requests::get_headers();
-    let req = RequestView {
-        method: "GET",
-        path: requests::GET_PATH,
-        query: Some(requests::GET_QUERY),
-        host: Some("api.example.com"),
-        headers: &headers,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        route: "orders",
-    };
+    let req = requests::view("GET", requests::GET_PATH, requests::GET_QUERY, &headers);
     c.bench_function("typical_get_head", |b| {
         b.iter(|| waf.check_head(&req).unwrap());
     });

@@ -13,10 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "../benches/requests/mod.rs"]
 mod requests;
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use portcullis_config::WafSpec;
-use portcullis_core::RequestView;
 use portcullis_waf::Waf;
 
 fn thread_cpu_ns() -> u64 {
@@ -48,15 +45,7 @@ fn main() {
     let best = match mode.as_str() {
         "post" => {
             let post = requests::post();
-            let req = RequestView {
-                method: "POST",
-                path: "/api/v1/orders",
-                query: Some(post.query),
-                host: Some("api.example.com"),
-                headers: &post.headers,
-                client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                route: "orders",
-            };
+            let req = requests::view("POST", "/api/v1/orders", post.query, &post.headers);
             min_cpu_ns(n, runs, || {
                 let head = waf.check_head(std::hint::black_box(&req)).unwrap();
                 let f = waf
@@ -67,15 +56,7 @@ fn main() {
         }
         "get" => {
             let headers = requests::get_headers();
-            let req = RequestView {
-                method: "GET",
-                path: requests::GET_PATH,
-                query: Some(requests::GET_QUERY),
-                host: Some("api.example.com"),
-                headers: &headers,
-                client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                route: "orders",
-            };
+            let req = requests::view("GET", requests::GET_PATH, requests::GET_QUERY, &headers);
             // A false positive here would measure the deny path, not the common one.
             let f = waf.check_head(&req).unwrap();
             assert!(f.hits.is_empty(), "{f:?}");

@@ -1,7 +1,28 @@
 //! The requests that `benches/inspect.rs` and `examples/inspect_loop.rs` measure, in one place
 //! so the bench and the loop cannot drift apart.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use http::{HeaderMap, HeaderValue};
+use portcullis_core::RequestView;
+
+/// The view the WAF is asked about: a request to `api.example.com` from loopback.
+pub(crate) fn view<'a>(
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+) -> RequestView<'a> {
+    RequestView {
+        method,
+        path,
+        query: Some(query),
+        host: Some("api.example.com"),
+        headers,
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        route: "orders",
+    }
+}
 
 /// A typical API POST: 10 query parameters and a 2 KB JSON body of 15 order lines.
 pub(crate) struct Post {
