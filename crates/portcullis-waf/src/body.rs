@@ -285,8 +285,13 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         // Room for a typical API object without regrowing.
         let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::with_capacity(8);
-        while let Some(k) = map.next_key::<Key<'de>>()? {
-            entries.push((k.0, map.next_value()?));
+        // serde_json reads an object key as a string (borrowed when it has no escapes), so
+        // the value visitor reads keys too.
+        while let Some(k) = map.next_key::<Json<'de>>()? {
+            let Json::Str(k) = k else {
+                return Err(serde::de::Error::custom("object key is not a string"));
+            };
+            entries.push((k, map.next_value()?));
         }
         // `Value`'s map is ordered by key and keeps the value of the last duplicate. A stable
         // sort keeps duplicates in document order; each run then keeps its last value.
@@ -299,37 +304,6 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
             same
         });
         Ok(Json::Object(entries))
-    }
-}
-
-/// An object key, borrowed when it has no escapes (serde's own `Cow` impl always copies).
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v)))
     }
 }
 
